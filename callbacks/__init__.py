@@ -1,0 +1,7 @@
+"""Lightning callbacks for RL training: statistics logging, iteration checkpoints, progress display."""
+
+from callbacks.checkpoint import IterationCheckpoint
+from callbacks.episode_stats import EpisodeStatsLogger
+from callbacks.progress import RLProgressBar
+
+__all__ = ["EpisodeStatsLogger", "IterationCheckpoint", "RLProgressBar"]

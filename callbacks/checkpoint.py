@@ -1,0 +1,59 @@
+"""Checkpoints counted in PPO iterations: ``model_<it>.ckpt`` every N iterations and a frequent ``last.ckpt``.
+
+A ``ModelCheckpoint`` subclass, so ``--ckpt_path last`` and Lightning's bookkeeping keep working. Files are
+written through Lightning's checkpoint IO, which serializes to memory and moves the finished file into place:
+a crash while writing never leaves a truncated ``last.ckpt``. ``<it>`` is the number of completed iterations,
+the epoch a resumed run starts from.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningModule, Trainer
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+
+def completed_iterations(trainer: Trainer) -> int:
+    return trainer.fit_loop.epoch_progress.current.processed
+
+
+class IterationCheckpoint(ModelCheckpoint):
+    """Args:
+    every_n_iterations: write ``model_<it>.ckpt`` (kept) every this many iterations.
+    last_every_n_iterations: refresh ``last.ckpt`` every this many iterations (and at the end of training).
+    dirpath: where to write; default ``<run dir>/checkpoints``.
+    """
+
+    def __init__(
+        self, every_n_iterations: int = 100, last_every_n_iterations: int = 10, dirpath: str | None = None
+    ) -> None:
+        if every_n_iterations <= 0 or last_every_n_iterations <= 0:
+            raise ValueError("every_n_iterations and last_every_n_iterations must be positive")
+        super().__init__(
+            dirpath=dirpath,
+            filename="model_{iteration}",
+            auto_insert_metric_name=False,
+            every_n_epochs=every_n_iterations,
+            save_top_k=-1,
+            save_last=True,
+            save_on_train_epoch_end=True,
+            enable_version_counter=False,
+        )
+        self.last_every_n_iterations = last_every_n_iterations
+
+    def _monitor_candidates(self, trainer: Trainer) -> dict[str, Any]:
+        candidates = super()._monitor_candidates(trainer)
+        candidates["iteration"] = torch.tensor(completed_iterations(trainer))
+        return candidates
+
+    def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        saved_now = self._last_global_step_saved == trainer.global_step
+        if not saved_now and completed_iterations(trainer) % self.last_every_n_iterations == 0:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        if self._last_global_step_saved != trainer.global_step:
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))

@@ -1,0 +1,118 @@
+"""The ``leggedex`` command: a LightningCLI for on-policy RL.
+
+    leggedex fit --config configs/quickstart.yaml [--model.learning_rate 3e-4] [--data.num_envs 64]
+    leggedex fit --config configs/quickstart.yaml --ckpt_path logs/<experiment>/<run>/checkpoints/last.ckpt
+    leggedex fit --config configs/quickstart.yaml --print_config
+
+Beyond LightningCLI it adds:
+
+- ``--experiment`` (default: the config file's stem) and ``--run_name``: runs go to
+  ``logs/<experiment>/<YYYY-MM-DD_HH-MM-SS>_<run_name>/`` (names sort by time), holding TensorBoard events,
+  the resolved ``config.yaml`` and ``checkpoints/``. Resuming from a checkpoint inside such a directory keeps
+  writing into it. Any Lightning logger can be chosen instead with ``trainer.logger``.
+- ``--torch_threads``: torch's intra-op threads (explicit on CPU; the simulators use their own pools).
+- the RL callbacks (statistics, iteration checkpoints, progress line) are added unless the config lists its own.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch import Callback, Trainer
+from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.loggers import TensorBoardLogger
+
+from callbacks import EpisodeStatsLogger, IterationCheckpoint, RLProgressBar
+from leggedex.data import OnPolicyDataModule
+from leggedex.methods.base import OnPolicyMethod
+
+RUN_STAMP_ENV = "LEGGEDEX_RUN_STAMP"
+DEFAULT_CALLBACKS: tuple[type[Callback], ...] = (EpisodeStatsLogger, IterationCheckpoint, RLProgressBar)
+TRAINER_DEFAULTS: dict[str, Any] = {
+    "max_epochs": 1500,
+    "accelerator": "auto",
+    "devices": 1,
+    "num_sanity_val_steps": 0,
+    "enable_model_summary": False,
+    "log_every_n_steps": 1,
+}
+
+
+def run_stamp() -> str:
+    """The run's timestamp, shared with DDP worker processes through the environment."""
+    if RUN_STAMP_ENV not in os.environ:
+        os.environ[RUN_STAMP_ENV] = time.strftime("%Y-%m-%d_%H-%M-%S")
+    return os.environ[RUN_STAMP_ENV]
+
+
+def run_dir_of_checkpoint(ckpt_path: str | None) -> Path | None:
+    """``logs/<exp>/<run>`` for a checkpoint at ``logs/<exp>/<run>/checkpoints/<file>``, else None."""
+    if not ckpt_path or ckpt_path in ("last", "best", "hpc", "registry"):
+        return None
+    path = Path(ckpt_path).resolve()
+    if path.parent.name == "checkpoints":
+        return path.parent.parent
+    return None
+
+
+class LeggedexCLI(LightningCLI):
+    """LightningCLI with leggedex's defaults; see the module docstring."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("model_class", OnPolicyMethod)
+        kwargs.setdefault("datamodule_class", OnPolicyDataModule)
+        kwargs.setdefault("subclass_mode_model", True)
+        kwargs.setdefault("auto_configure_optimizers", False)
+        kwargs.setdefault("trainer_defaults", dict(TRAINER_DEFAULTS))
+        kwargs.setdefault("save_config_kwargs", {"overwrite": True})
+        super().__init__(*args, **kwargs)
+
+    def add_arguments_to_parser(self, parser: Any) -> None:
+        parser.add_argument("--experiment", type=str | None, default=None, help="Run group under logs/ (default: config stem)")
+        parser.add_argument("--run_name", type=str, default="", help="Suffix of the run directory name")
+        parser.add_argument("--torch_threads", type=int | None, default=None, help="torch.set_num_threads")
+
+    def before_instantiate_classes(self) -> None:
+        config = self.config.get(str(self.subcommand), self.config)
+        threads = config.get("torch_threads")
+        if threads is not None:
+            if threads <= 0:
+                raise ValueError(f"--torch_threads must be positive, got {threads}")
+            torch.set_num_threads(threads)
+
+    def _experiment_name(self, config: Any) -> str:
+        if config.get("experiment"):
+            return config["experiment"]
+        paths = config.get("config") or []
+        return Path(str(paths[0])).stem if paths else "default"
+
+    def _default_logger(self, config: Any) -> TensorBoardLogger:
+        resumed = run_dir_of_checkpoint(config.get("ckpt_path"))
+        if resumed is not None:
+            return TensorBoardLogger(save_dir=resumed.parent.parent, name=resumed.parent.name, version=resumed.name,
+                                     default_hp_metric=False)
+        name = run_stamp() + (f"_{config['run_name']}" if config.get("run_name") else "")
+        return TensorBoardLogger(save_dir="logs", name=self._experiment_name(config), version=name,
+                                 default_hp_metric=False)
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        cli_config = self.config.get(str(self.subcommand), self.config)
+        if config.get("logger") in (None, True):
+            config["logger"] = self._default_logger(cli_config)
+        given = list(config.get("callbacks") or []) + list(callbacks)
+        for callback_type in DEFAULT_CALLBACKS:
+            if not any(isinstance(c, callback_type) for c in given):
+                callbacks.append(callback_type())
+        return super()._instantiate_trainer(config, callbacks)
+
+
+def main(args: list[str] | None = None) -> None:
+    LeggedexCLI(args=args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""The on-policy DataModule: builds the vectorized env once per process and serves rollouts as batches.
+
+One batch per Lightning epoch: the loader is *sized* (length 1), so Lightning never prefetches, and the
+rollout is collected lazily when the fit loop asks for the batch, i.e. after the previous epoch's update.
+The rollout of iteration k is therefore always collected with the parameters produced by update k-1.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from lightning.pytorch import LightningDataModule
+
+from leggedex.envs.vec_env import Obs, VecEnv
+from leggedex.methods.base import Rollout
+
+EnvFactory = Callable[[int, int, str], VecEnv]
+"""Builds an env from (num_envs, seed, device); in a config: ``class_path`` + task ``init_args``."""
+
+
+class EpisodeTracker:
+    """Running return and length of every env; collects finished episodes and the env's episode statistics."""
+
+    def __init__(self, num_envs: int, device: torch.device) -> None:
+        self.returns = torch.zeros(num_envs, device=device)
+        self.lengths = torch.zeros(num_envs, device=device)
+        self._finished_returns: list[torch.Tensor] = []
+        self._finished_lengths: list[torch.Tensor] = []
+        self._info: dict[str, list[torch.Tensor]] = {}
+
+    def update(self, rewards: torch.Tensor, dones: torch.Tensor, extras: dict[str, Any]) -> None:
+        self.returns += rewards
+        self.lengths += 1
+        if bool(dones.any()):
+            self._finished_returns.append(self.returns[dones].clone())
+            self._finished_lengths.append(self.lengths[dones].clone())
+            self.returns[dones] = 0.0
+            self.lengths[dones] = 0.0
+        for group in ("episode", "log"):
+            for key, value in extras.get(group, {}).items():
+                self._info.setdefault(key, []).append(torch.as_tensor(value, dtype=torch.float32).reshape(()))
+
+    def pop(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """Finished returns, finished lengths and the mean of each statistic since the last ``pop``."""
+        empty = self.returns.new_zeros(0)
+        returns = torch.cat(self._finished_returns) if self._finished_returns else empty
+        lengths = torch.cat(self._finished_lengths) if self._finished_lengths else empty
+        info = {key: torch.stack(values).mean() for key, values in self._info.items()}
+        self._finished_returns, self._finished_lengths, self._info = [], [], {}
+        return returns, lengths, info
+
+    def state_dict(self) -> dict[str, torch.Tensor]:
+        return {"returns": self.returns.clone(), "lengths": self.lengths.clone()}
+
+    def load_state_dict(self, state: dict[str, torch.Tensor]) -> None:
+        self.returns.copy_(state["returns"])
+        self.lengths.copy_(state["lengths"])
+
+
+class RolloutLoader:
+    """A sized iterable of one rollout per epoch (see the module docstring)."""
+
+    def __init__(self, datamodule: OnPolicyDataModule) -> None:
+        self.datamodule = datamodule
+
+    def __len__(self) -> int:
+        return 1
+
+    def __iter__(self) -> Iterator[Rollout]:
+        yield self.datamodule.collect()
+
+
+class OnPolicyDataModule(LightningDataModule):
+    """Owns the env of this process; ``collect()`` runs one rollout with the LightningModule's ``act``.
+
+    Args:
+        env: the task, built in ``setup()`` as ``env(num_envs, seed, device)``.
+        num_envs: environments stepped by this process (each DDP rank has its own).
+        seed: base seed; the env of global rank r gets ``seed + r``. None: Lightning's global seed
+            (``seed_everything``), or 0.
+        device: where the env runs; None: the Trainer's device.
+    """
+
+    def __init__(self, env: EnvFactory, num_envs: int = 1024, seed: int | None = None, device: str | None = None) -> None:
+        super().__init__()
+        if num_envs <= 0:
+            raise ValueError(f"data.num_envs must be positive, got {num_envs}")
+        self.env_factory = env
+        self.num_envs = num_envs
+        self.seed = seed
+        self.device = device
+        self.env: VecEnv | None = None
+        self.obs: Obs | None = None
+        self.tracker: EpisodeTracker | None = None
+
+    def env_seed(self) -> int:
+        base = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
+        rank = self.trainer.global_rank if self.trainer is not None else 0
+        return base + rank
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.env is not None:
+            return
+        device = self.device or (str(self.trainer.strategy.root_device) if self.trainer is not None else "cpu")
+        self.env = self.env_factory(self.num_envs, self.env_seed(), device)
+        if not isinstance(self.env, VecEnv):
+            raise TypeError(f"data.env must build a leggedex VecEnv, got {type(self.env).__name__}")
+        with torch.inference_mode():
+            self.obs = self.env.reset()
+        self.tracker = EpisodeTracker(self.env.num_envs, self.env.device)
+
+    def train_dataloader(self) -> RolloutLoader:
+        return RolloutLoader(self)
+
+    def collect(self) -> Rollout:
+        """Step the env ``num_steps_per_env`` times with the current policy, filling the module's storage."""
+        module = self.trainer.lightning_module
+        env, tracker = self.env, self.tracker
+        start = time.perf_counter()
+        with torch.inference_mode():
+            obs = self.obs
+            for _ in range(module.num_steps_per_env):
+                actions = module.act(obs)
+                obs, rewards, dones, extras = env.step(actions)
+                module.process_env_step(obs, rewards, dones, extras)
+                tracker.update(rewards, dones, extras)
+            self.obs = obs
+        returns, lengths, info = tracker.pop()
+        return Rollout(
+            storage=module.storage,
+            last_obs=obs,
+            collection_time=time.perf_counter() - start,
+            num_steps=module.num_steps_per_env,
+            num_envs=env.num_envs,
+            episode_returns=returns,
+            episode_lengths=lengths,
+            episode_info=info,
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        if self.env is None:
+            return {}
+        return {
+            "env": self.env.state_dict(),
+            "obs": {k: v.clone() for k, v in self.obs.items()},
+            "tracker": self.tracker.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if not state:
+            return
+        if self.env is None:
+            raise RuntimeError("OnPolicyDataModule.load_state_dict needs setup() to have built the env first")
+        self.env.load_state_dict(state["env"])
+        self.obs = {k: v.to(self.env.device) for k, v in state["obs"].items()}
+        self.tracker.load_state_dict(state["tracker"])
+
+    def teardown(self, stage: str | None = None) -> None:
+        if self.env is not None:
+            self.env.close()
+            self.env = None

@@ -1,0 +1,124 @@
+"""The vectorized-environment contract every leggedex task implements.
+
+A ``VecEnv`` steps ``num_envs`` copies of a task at once, in torch, on ``device``.
+
+Observations are *named groups*: ``obs`` is a ``dict[str, Tensor]`` whose keys are the group names and whose
+values have shape ``(num_envs, size)``. Every env provides at least
+
+- ``"policy"``: what the deployed actor sees (noisy, scaled);
+- ``"critic"``: what the value function sees during training (may hold privileged, noise-free quantities);
+
+and may provide more (``"privileged"``, ``"history"``, ...). ``obs_groups`` maps each group name to its size and
+is fixed at construction; methods check it before they build networks (see ``ObsSpec``).
+
+Stepping::
+
+    obs = env.reset()                                   # dict of (num_envs, size) tensors
+    obs, rewards, dones, extras = env.step(actions)     # actions: (num_envs, num_actions)
+
+- ``rewards``: (num_envs,) float; ``dones``: (num_envs,) bool, True where an episode ended in this step
+  (termination *or* time-out). Ended envs are reset inside ``step``: the returned ``obs`` of a done env is the
+  first observation of its next episode.
+- ``extras["time_outs"]``: (num_envs,) bool, the subset of ``dones`` caused by the episode-length limit, which a
+  method bootstraps instead of treating as failure.
+- ``extras["episode"]``: ``dict[str, Tensor]`` of scalar statistics over the episodes that ended in this step
+  (for example each reward term's mean per-second sum); present only when at least one episode ended.
+  Envs list the keys they may report in ``episode_keys`` so that data-parallel ranks reduce the same set.
+- ``extras["log"]`` (optional): ``dict[str, Tensor]`` of scalar per-step statistics (curriculum levels, ...).
+
+``max_episode_length`` is in policy steps; ``episode_length_buf`` (num_envs,) long counts the steps of each
+running episode. ``step_dt`` is the policy period in seconds.
+
+Seeding: an env owns a ``torch.Generator`` seeded at construction; all its randomness comes from it, so two
+envs built with the same seed produce the same trajectories under the same actions. ``state_dict()`` /
+``load_state_dict()`` capture everything needed to continue bit-exactly (simulator state, task buffers,
+generator state): training resumes from a checkpoint as if it had never stopped.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+Obs = dict[str, torch.Tensor]
+
+
+@dataclass(frozen=True)
+class ObsSpec:
+    """Sizes of an env's observation groups and of its action: what a method needs to build its networks."""
+
+    groups: dict[str, int]
+    num_actions: int
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def require(self, names: tuple[str, ...] | list[str], who: str) -> None:
+        """Raise one ``ValueError`` naming every group in ``names`` this spec lacks."""
+        missing = [name for name in names if name not in self.groups]
+        if missing:
+            raise ValueError(
+                f"{who} needs observation group(s) {missing}, but the env provides only "
+                f"{sorted(self.groups)}. Choose an env that produces them or a method that does not need them."
+            )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"groups": dict(self.groups), "num_actions": self.num_actions, "extras": dict(self.extras)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ObsSpec:
+        return cls(groups=dict(data["groups"]), num_actions=int(data["num_actions"]), extras=dict(data["extras"]))
+
+
+class VecEnv(ABC):
+    """Base class of vectorized environments; see the module docstring for the contract."""
+
+    num_envs: int
+    num_actions: int
+    max_episode_length: int
+    step_dt: float
+    device: torch.device
+    episode_length_buf: torch.Tensor
+    episode_keys: tuple[str, ...] = ()
+
+    def __init__(self, num_envs: int, seed: int, device: str | torch.device) -> None:
+        if not isinstance(num_envs, int) or num_envs <= 0:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        self.num_envs = num_envs
+        self.seed = seed
+        self.device = torch.device(device)
+        self.generator = torch.Generator(device=self.device)
+        self.generator.manual_seed(seed)
+
+    @property
+    @abstractmethod
+    def obs_groups(self) -> dict[str, int]:
+        """Observation group name -> size of its last dimension."""
+
+    @property
+    def obs_spec(self) -> ObsSpec:
+        return ObsSpec(groups=dict(self.obs_groups), num_actions=self.num_actions)
+
+    @abstractmethod
+    def reset(self) -> Obs:
+        """Reset every env and return the first observations."""
+
+    @abstractmethod
+    def step(self, actions: torch.Tensor) -> tuple[Obs, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """Apply ``actions`` for one policy step; see the module docstring."""
+
+    @abstractmethod
+    def get_observations(self) -> Obs:
+        """The current observations, without stepping."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to continue exactly; subclasses extend it with their own buffers."""
+        return {"generator": self.generator.get_state(), "episode_length_buf": self.episode_length_buf.clone()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.generator.set_state(state["generator"])
+        self.episode_length_buf.copy_(state["episode_length_buf"])
+
+    def close(self) -> None:
+        """Release simulator resources (threads, GPU memory)."""

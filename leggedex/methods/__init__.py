@@ -1,0 +1,6 @@
+"""RL methods, one LightningModule each. A config selects one by ``class_path``: no registry to edit."""
+
+from leggedex.methods.base import NonFiniteError, OnPolicyMethod, Rollout
+from leggedex.methods.ppo import PPO
+
+__all__ = ["PPO", "NonFiniteError", "OnPolicyMethod", "Rollout"]

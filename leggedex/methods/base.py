@@ -1,0 +1,162 @@
+"""What every on-policy method shares: the contract with the DataModule, construction checks, resume extras.
+
+A method is one LightningModule subclass. The DataModule drives the env and calls, per rollout step,
+
+    actions = method.act(obs)                                   # under torch.inference_mode
+    method.process_env_step(next_obs, rewards, dones, extras)   # fills the method's own storage
+
+``num_steps_per_env`` times, then yields a ``Rollout`` batch to ``training_step``. A subclass declares
+``required_obs_groups``; ``build(spec)`` checks them against the env and builds networks before the Trainer
+wraps the model (``configure_model``), so a mismatch fails with one message before any training.
+
+Checkpoints carry, beside Lightning's own content, the method's class, the env's observation spec (so a
+checkpoint can be loaded without an env) and the RNG states (so a resumed run continues bit-exactly).
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from lightning.pytorch import LightningModule
+
+from leggedex.envs.vec_env import Obs, ObsSpec
+
+
+class NonFiniteError(RuntimeError):
+    """A NaN or Inf reached the training data or a loss; the message names the tensor and the iteration."""
+
+
+@dataclass
+class Rollout:
+    """The batch an iteration trains on: the method's filled storage plus what the collector measured."""
+
+    storage: Any
+    last_obs: Obs
+    collection_time: float
+    num_steps: int
+    num_envs: int
+    episode_returns: torch.Tensor
+    episode_lengths: torch.Tensor
+    episode_info: dict[str, torch.Tensor] = field(default_factory=dict)
+
+
+def check_finite(name: str, tensor: torch.Tensor, iteration: int) -> None:
+    """Raise ``NonFiniteError`` naming ``name`` when ``tensor`` holds a NaN or an Inf."""
+    finite = torch.isfinite(tensor)
+    if bool(finite.all()):
+        return
+    nans = int(torch.isnan(tensor).sum())
+    infs = int((~finite).sum()) - nans
+    where = ""
+    if tensor.dim() >= 2:  # rollout buffers are (step, env, ...): name the first offending step and envs
+        bad = (~finite).flatten(2).any(-1) if tensor.dim() > 2 else ~finite
+        steps, envs = bad.nonzero(as_tuple=True)
+        where = f" (first at rollout step {int(steps[0])}, envs {sorted(set(envs.tolist()))[:8]})"
+    raise NonFiniteError(
+        f"non-finite values in {name} at iteration {iteration}: {nans} NaN, {infs} Inf{where}. "
+        "Training stopped before the update; the last checkpoint is intact."
+    )
+
+
+class OnPolicyMethod(LightningModule):
+    """Base class of on-policy methods; see the module docstring."""
+
+    required_obs_groups: ClassVar[tuple[str, ...]] = ("policy", "critic")
+
+    def __init__(self, num_steps_per_env: int = 24) -> None:
+        super().__init__()
+        if num_steps_per_env <= 0:
+            raise ValueError(f"num_steps_per_env must be positive, got {num_steps_per_env}")
+        self.automatic_optimization = False
+        self.num_steps_per_env = num_steps_per_env
+        self.obs_spec: ObsSpec | None = None
+        self.storage: Any = None
+
+    # ------------------------------------------------------------------------------------------ construction
+    @property
+    def is_built(self) -> bool:
+        return self.obs_spec is not None
+
+    def build(self, spec: ObsSpec) -> None:
+        """Check ``spec`` against ``required_obs_groups`` and build the networks (once)."""
+        if self.is_built:
+            if spec != self.obs_spec:
+                raise ValueError(f"{type(self).__name__} was built for {self.obs_spec} but the env has {spec}")
+            return
+        spec.require(self.required_obs_groups, type(self).__name__)
+        self.build_networks(spec)
+        self.obs_spec = spec
+
+    def build_networks(self, spec: ObsSpec) -> None:
+        raise NotImplementedError
+
+    def build_storage(self, num_envs: int) -> Any:
+        raise NotImplementedError
+
+    def configure_model(self) -> None:
+        datamodule = self.trainer.datamodule
+        if datamodule is None or getattr(datamodule, "env", None) is None:
+            raise RuntimeError(f"{type(self).__name__} needs a datamodule that builds an env (OnPolicyDataModule)")
+        self.build(datamodule.env.obs_spec)
+
+    def on_fit_start(self) -> None:
+        self.storage = self.build_storage(self.trainer.datamodule.env.num_envs)
+
+    # ----------------------------------------------------------------------------------------- rollout API
+    def act(self, obs: Obs) -> torch.Tensor:
+        raise NotImplementedError
+
+    def process_env_step(self, obs: Obs, rewards: torch.Tensor, dones: torch.Tensor, extras: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def policy_inputs(self) -> tuple[str, ...]:
+        """Observation groups the deployed policy reads, in ``inference_policy`` argument order."""
+        return ("policy",)
+
+    def inference_policy(self, *obs: torch.Tensor) -> torch.Tensor:
+        """The deterministic deploy policy on raw observations."""
+        raise NotImplementedError
+
+    @property
+    def iteration(self) -> int:
+        """Index of the running iteration (= Lightning epoch), starting at 0."""
+        return self.current_epoch
+
+    # -------------------------------------------------------------------------------------------- checkpoints
+    @classmethod
+    def method_name(cls) -> str:
+        return f"{cls.__module__}.{cls.__qualname__}"
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["leggedex"] = {
+            "method": self.method_name(),
+            "obs_spec": self.obs_spec.to_dict() if self.obs_spec is not None else None,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+            },
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        extra = checkpoint.get("leggedex")
+        if extra is None:
+            raise ValueError("this checkpoint was not written by a leggedex method (no 'leggedex' entry)")
+        if extra["method"] != self.method_name():
+            raise ValueError(
+                f"checkpoint was written by method {extra['method']} and cannot be loaded into {self.method_name()}; "
+                "use the config of the method that wrote it"
+            )
+        if extra["obs_spec"] is not None:
+            self.build(ObsSpec.from_dict(extra["obs_spec"]))
+        rng = extra["rng"]
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])

@@ -1,0 +1,207 @@
+"""Proximal Policy Optimization as a LightningModule (manual optimization).
+
+One Lightning epoch is one PPO iteration: the DataModule fills ``self.storage`` through ``act`` /
+``process_env_step``; ``training_step`` then computes GAE returns (time-outs bootstrapped), folds the rollout's
+observation statistics into the normalizers, and runs ``num_learning_epochs x num_mini_batches`` clipped-PPO
+steps with gradient-norm clipping and a fixed or adaptive-KL learning rate. Defaults follow rsl_rl / legged_gym.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import torch
+from torch import nn
+
+from leggedex.envs.vec_env import Obs, ObsSpec
+from leggedex.methods.base import OnPolicyMethod, Rollout, check_finite
+from leggedex.modules.actor_critic import ActorCritic
+from leggedex.modules.normalizer import EmpiricalNormalizer
+from leggedex.storage.rollout import MiniBatch, RolloutStorage
+
+
+class PPO(OnPolicyMethod):
+    """Clipped PPO with a Gaussian MLP actor-critic; every argument is a config key (``--model.<name>``)."""
+
+    def __init__(
+        self,
+        actor_hidden_dims: list[int] = [256, 128, 64],  # noqa: B006 (LightningCLI shows list defaults)
+        critic_hidden_dims: list[int] = [256, 128, 64],  # noqa: B006
+        activation: str = "elu",
+        init_noise_std: float = 1.0,
+        min_std: float = 1e-3,
+        empirical_normalization: bool = False,
+        num_steps_per_env: int = 24,
+        num_learning_epochs: int = 5,
+        num_mini_batches: int = 4,
+        learning_rate: float = 1e-3,
+        schedule: Literal["adaptive", "fixed"] = "adaptive",
+        desired_kl: float = 0.01,
+        min_learning_rate: float = 1e-5,
+        max_learning_rate: float = 1e-2,
+        clip_param: float = 0.2,
+        gamma: float = 0.99,
+        lam: float = 0.95,
+        value_loss_coef: float = 1.0,
+        entropy_coef: float = 0.01,
+        max_grad_norm: float = 1.0,
+        use_clipped_value_loss: bool = True,
+        normalize_advantage: bool = True,
+    ) -> None:
+        super().__init__(num_steps_per_env)
+        self.save_hyperparameters()
+        if schedule not in ("adaptive", "fixed"):
+            raise ValueError(f"schedule must be 'adaptive' or 'fixed', got {schedule!r}")
+        if num_learning_epochs <= 0 or num_mini_batches <= 0:
+            raise ValueError("num_learning_epochs and num_mini_batches must be positive")
+        if not 0.0 < gamma <= 1.0 or not 0.0 <= lam <= 1.0:
+            raise ValueError(f"gamma must be in (0, 1] and lam in [0, 1], got gamma={gamma}, lam={lam}")
+        self.actor_critic: ActorCritic | None = None
+        self._transition: dict[str, Any] = {}
+
+    # ------------------------------------------------------------------------------------------ construction
+    def build_networks(self, spec: ObsSpec) -> None:
+        hp = self.hparams
+        self.actor_critic = ActorCritic(
+            num_actor_obs=spec.groups["policy"],
+            num_critic_obs=spec.groups["critic"],
+            num_actions=spec.num_actions,
+            actor_hidden_dims=hp.actor_hidden_dims,
+            critic_hidden_dims=hp.critic_hidden_dims,
+            activation=hp.activation,
+            init_noise_std=hp.init_noise_std,
+            min_std=hp.min_std,
+            empirical_normalization=hp.empirical_normalization,
+        )
+
+    def build_storage(self, num_envs: int) -> RolloutStorage:
+        spec = self.obs_spec
+        sizes = {"policy": spec.groups["policy"], "critic": spec.groups["critic"]}
+        return RolloutStorage(num_envs, self.num_steps_per_env, sizes, spec.num_actions, self.device)
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.actor_critic.parameters(), lr=self.hparams.learning_rate)
+
+    def normalizers(self) -> list[EmpiricalNormalizer]:
+        return [m for m in self.modules() if isinstance(m, EmpiricalNormalizer)]
+
+    # ------------------------------------------------------------------------------------------------ acting
+    def act(self, obs: Obs) -> torch.Tensor:
+        ac = self.actor_critic
+        if self.hparams.empirical_normalization:
+            ac.actor_normalizer.observe(obs["policy"])
+            ac.critic_normalizer.observe(obs["critic"])
+        actor_obs = ac.actor_normalizer(obs["policy"])
+        critic_obs = ac.critic_normalizer(obs["critic"])
+        dist = ac.distribution(actor_obs)
+        actions = dist.sample()
+        self._transition = {
+            "obs": {"policy": actor_obs, "critic": critic_obs},
+            "actions": actions,
+            "log_probs": dist.log_prob(actions).sum(-1),
+            "action_mean": dist.mean,
+            "action_std": dist.stddev,
+            "values": ac.evaluate(critic_obs),
+        }
+        return actions
+
+    def process_env_step(self, obs: Obs, rewards: torch.Tensor, dones: torch.Tensor, extras: dict[str, Any]) -> None:
+        values = self._transition["values"]
+        time_outs = extras.get("time_outs")
+        if time_outs is not None:
+            # an episode cut by the time limit did not fail: bootstrap it with the value of its last state
+            rewards = rewards + self.hparams.gamma * values * time_outs.to(values.dtype)
+        self.storage.add(**self._transition, rewards=rewards, dones=dones)
+
+    def inference_policy(self, policy_obs: torch.Tensor) -> torch.Tensor:
+        return self.actor_critic.act_inference(policy_obs)
+
+    # ---------------------------------------------------------------------------------------------- learning
+    def training_step(self, batch: Rollout, batch_idx: int) -> None:
+        storage = batch.storage
+        if not storage.is_full:
+            raise RuntimeError(f"training_step got a rollout with {storage.step}/{storage.num_steps} steps")
+        self.check_rollout(storage)
+        self.compute_returns(storage, batch.last_obs)
+        for normalizer in self.normalizers():
+            normalizer.commit()
+        losses = self.update(storage)
+        storage.clear()
+        self.log_dict(losses, on_step=False, on_epoch=True, batch_size=1)
+
+    def check_rollout(self, storage: RolloutStorage) -> None:
+        for name, buffer in storage.obs.items():
+            check_finite(f"observations['{name}']", buffer, self.iteration)
+        check_finite("rewards", storage.rewards, self.iteration)
+
+    @torch.no_grad()
+    def compute_returns(self, storage: RolloutStorage, last_obs: Obs) -> None:
+        ac = self.actor_critic
+        last_values = ac.evaluate(ac.critic_normalizer(last_obs["critic"]))
+        storage.compute_returns(last_values, self.hparams.gamma, self.hparams.lam)
+        if self.hparams.normalize_advantage:
+            adv = storage.advantages
+            adv.copy_((adv - adv.mean()) / (adv.std() + 1e-8))
+
+    def update(self, storage: RolloutStorage) -> dict[str, float]:
+        hp = self.hparams
+        optimizer = self.optimizers()
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        totals = {"Loss/value_function": 0.0, "Loss/surrogate": 0.0, "Loss/entropy": 0.0}
+        count = 0
+        for batch in storage.mini_batches(hp.num_mini_batches, hp.num_learning_epochs):
+            losses = self.ppo_losses(batch, optimizer)
+            loss = losses["surrogate"] + hp.value_loss_coef * losses["value_function"] - hp.entropy_coef * losses["entropy"]
+            check_finite("loss", loss.detach(), self.iteration)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
+            optimizer.step()
+            for key in ("value_function", "surrogate", "entropy"):
+                totals[f"Loss/{key}"] += float(losses[key].detach())
+            count += 1
+        logs = {key: value / count for key, value in totals.items()}
+        logs["Loss/learning_rate"] = optimizer.param_groups[0]["lr"]
+        logs["Policy/mean_noise_std"] = float(self.actor_critic.action_std.mean())
+        return logs
+
+    def ppo_losses(self, batch: MiniBatch, optimizer: Any) -> dict[str, torch.Tensor]:
+        """Surrogate, value and entropy terms of one mini-batch; adapts the learning rate to the KL first."""
+        hp = self.hparams
+        ac = self.actor_critic
+        dist = ac.distribution(batch.obs["policy"])
+        if hp.schedule == "adaptive":
+            self.adapt_learning_rate(batch.action_mean, batch.action_std, dist.mean, dist.stddev, optimizer)
+        log_probs = dist.log_prob(batch.actions).sum(-1)
+        ratio = torch.exp(log_probs - batch.log_probs)
+        clipped = ratio.clamp(1.0 - hp.clip_param, 1.0 + hp.clip_param)
+        surrogate = -torch.min(batch.advantages * ratio, batch.advantages * clipped).mean()
+
+        values = ac.evaluate(batch.obs["critic"])
+        if hp.use_clipped_value_loss:
+            values_clipped = batch.values + (values - batch.values).clamp(-hp.clip_param, hp.clip_param)
+            value_loss = torch.max((values - batch.returns).square(), (values_clipped - batch.returns).square()).mean()
+        else:
+            value_loss = (values - batch.returns).square().mean()
+        return {"surrogate": surrogate, "value_function": value_loss, "entropy": dist.entropy().sum(-1).mean()}
+
+    @torch.no_grad()
+    def adapt_learning_rate(
+        self, old_mean: torch.Tensor, old_std: torch.Tensor, new_mean: torch.Tensor, new_std: torch.Tensor, optimizer: Any
+    ) -> None:
+        """rsl_rl's rule on the KL averaged over the mini-batch and over all ranks (so every rank agrees)."""
+        hp = self.hparams
+        new_std = new_std.detach()
+        kl = (
+            torch.log(new_std / old_std)
+            + (old_std.square() + (old_mean - new_mean.detach()).square()) / (2.0 * new_std.square())
+            - 0.5
+        ).sum(-1).mean()
+        kl = self.trainer.strategy.reduce(kl, reduce_op="mean")
+        lr = optimizer.param_groups[0]["lr"]
+        if kl > 2.0 * hp.desired_kl:
+            lr = max(hp.min_learning_rate, lr / 1.5)
+        elif 0.0 < kl < 0.5 * hp.desired_kl:
+            lr = min(hp.max_learning_rate, lr * 1.5)
+        for group in optimizer.param_groups:
+            group["lr"] = lr

@@ -1,0 +1,115 @@
+"""Rollout storage for on-policy methods: one buffer of ``num_steps x num_envs`` transitions.
+
+Observation groups are stored by name, so a method stores exactly the groups it trains on. A rollout is
+filled step by step (``add``), completed with returns and advantages (``compute_returns``), consumed by
+``mini_batches`` and then ``clear``-ed; ``add`` refuses to write into a full storage, so no rollout can be
+overwritten before it has been trained on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class MiniBatch:
+    """A flat (batch, ...) slice of a rollout, as PPO consumes it."""
+
+    obs: dict[str, torch.Tensor]
+    actions: torch.Tensor
+    values: torch.Tensor
+    advantages: torch.Tensor
+    returns: torch.Tensor
+    log_probs: torch.Tensor
+    action_mean: torch.Tensor
+    action_std: torch.Tensor
+
+
+class RolloutStorage:
+    """Fixed-size transition buffer with GAE; see the module docstring for its life cycle."""
+
+    def __init__(
+        self, num_envs: int, num_steps: int, obs_sizes: dict[str, int], num_actions: int, device: torch.device | str
+    ) -> None:
+        self.num_envs = num_envs
+        self.num_steps = num_steps
+        self.device = torch.device(device)
+        shape = (num_steps, num_envs)
+        self.obs = {name: torch.zeros(*shape, size, device=self.device) for name, size in obs_sizes.items()}
+        self.actions = torch.zeros(*shape, num_actions, device=self.device)
+        self.action_mean = torch.zeros(*shape, num_actions, device=self.device)
+        self.action_std = torch.zeros(*shape, num_actions, device=self.device)
+        self.log_probs = torch.zeros(shape, device=self.device)
+        self.rewards = torch.zeros(shape, device=self.device)
+        self.dones = torch.zeros(shape, dtype=torch.bool, device=self.device)
+        self.values = torch.zeros(shape, device=self.device)
+        self.returns = torch.zeros(shape, device=self.device)
+        self.advantages = torch.zeros(shape, device=self.device)
+        self.step = 0
+
+    @property
+    def is_full(self) -> bool:
+        return self.step == self.num_steps
+
+    def add(
+        self,
+        obs: dict[str, torch.Tensor],
+        actions: torch.Tensor,
+        log_probs: torch.Tensor,
+        action_mean: torch.Tensor,
+        action_std: torch.Tensor,
+        values: torch.Tensor,
+        rewards: torch.Tensor,
+        dones: torch.Tensor,
+    ) -> None:
+        if self.is_full:
+            raise RuntimeError("rollout storage is full: it must be trained on and cleared before it is refilled")
+        i = self.step
+        for name, buffer in self.obs.items():
+            buffer[i].copy_(obs[name])
+        self.actions[i].copy_(actions)
+        self.log_probs[i].copy_(log_probs)
+        self.action_mean[i].copy_(action_mean)
+        self.action_std[i].copy_(action_std)
+        self.values[i].copy_(values)
+        self.rewards[i].copy_(rewards)
+        self.dones[i].copy_(dones)
+        self.step += 1
+
+    def clear(self) -> None:
+        self.step = 0
+
+    @torch.no_grad()
+    def compute_returns(self, last_values: torch.Tensor, gamma: float, lam: float) -> None:
+        """Generalized advantage estimation over the stored rollout (rewards already hold time-out bootstraps)."""
+        advantage = torch.zeros_like(last_values)
+        next_values = last_values
+        for t in reversed(range(self.num_steps)):
+            not_done = (~self.dones[t]).float()
+            delta = self.rewards[t] + gamma * next_values * not_done - self.values[t]
+            advantage = delta + gamma * lam * not_done * advantage
+            self.advantages[t] = advantage
+            next_values = self.values[t]
+        self.returns.copy_(self.advantages + self.values)
+
+    def mini_batches(self, num_mini_batches: int, num_epochs: int) -> Iterator[MiniBatch]:
+        """``num_epochs`` passes over the rollout, each split into ``num_mini_batches`` random mini-batches."""
+        total = self.num_envs * self.num_steps
+        if num_mini_batches > total:
+            raise ValueError(f"num_mini_batches={num_mini_batches} exceeds the rollout size {total}")
+        size = total // num_mini_batches
+
+        def flat(x: torch.Tensor) -> torch.Tensor:
+            return x.flatten(0, 1)
+
+        obs = {name: flat(buffer) for name, buffer in self.obs.items()}
+        fields = [flat(x) for x in (self.actions, self.values, self.advantages, self.returns, self.log_probs,
+                                    self.action_mean, self.action_std)]
+        for _ in range(num_epochs):
+            order = torch.randperm(num_mini_batches * size, device=self.device)
+            for k in range(num_mini_batches):
+                idx = order[k * size : (k + 1) * size]
+                yield MiniBatch({name: x[idx] for name, x in obs.items()}, *(x[idx] for x in fields))
