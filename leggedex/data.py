@@ -61,6 +61,28 @@ class EpisodeTracker:
         self.lengths.copy_(state["lengths"])
 
 
+def collect_rollout(env: VecEnv, method: Any, obs: Obs, tracker: EpisodeTracker) -> Rollout:
+    """One rollout from ``obs``: ``method.act`` / ``env.step`` / ``method.process_env_step``, no autograd."""
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for _ in range(method.num_steps_per_env):
+            actions = method.act(obs)
+            obs, rewards, dones, extras = env.step(actions)
+            method.process_env_step(obs, rewards, dones, extras)
+            tracker.update(rewards, dones, extras)
+    returns, lengths, info = tracker.pop()
+    return Rollout(
+        storage=method.storage,
+        last_obs=obs,
+        collection_time=time.perf_counter() - start,
+        num_steps=method.num_steps_per_env,
+        num_envs=env.num_envs,
+        episode_returns=returns,
+        episode_lengths=lengths,
+        episode_info=info,
+    )
+
+
 class RolloutLoader:
     """A sized iterable of one rollout per epoch (see the module docstring)."""
 
@@ -118,28 +140,9 @@ class OnPolicyDataModule(LightningDataModule):
 
     def collect(self) -> Rollout:
         """Step the env ``num_steps_per_env`` times with the current policy, filling the module's storage."""
-        module = self.trainer.lightning_module
-        env, tracker = self.env, self.tracker
-        start = time.perf_counter()
-        with torch.inference_mode():
-            obs = self.obs
-            for _ in range(module.num_steps_per_env):
-                actions = module.act(obs)
-                obs, rewards, dones, extras = env.step(actions)
-                module.process_env_step(obs, rewards, dones, extras)
-                tracker.update(rewards, dones, extras)
-            self.obs = obs
-        returns, lengths, info = tracker.pop()
-        return Rollout(
-            storage=module.storage,
-            last_obs=obs,
-            collection_time=time.perf_counter() - start,
-            num_steps=module.num_steps_per_env,
-            num_envs=env.num_envs,
-            episode_returns=returns,
-            episode_lengths=lengths,
-            episode_info=info,
-        )
+        rollout = collect_rollout(self.env, self.trainer.lightning_module, self.obs, self.tracker)
+        self.obs = rollout.last_obs
+        return rollout
 
     def state_dict(self) -> dict[str, Any]:
         if self.env is None:
@@ -162,4 +165,5 @@ class OnPolicyDataModule(LightningDataModule):
     def teardown(self, stage: str | None = None) -> None:
         if self.env is not None:
             self.env.close()
+            self.env = None
             self.env = None

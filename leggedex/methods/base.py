@@ -62,6 +62,18 @@ def check_finite(name: str, tensor: torch.Tensor, iteration: int) -> None:
     )
 
 
+def numpy_rng_state() -> dict[str, Any]:
+    """NumPy's global RNG state as tensors and numbers, which ``torch.load(weights_only=True)`` accepts."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+            "has_gauss": int(has_gauss), "cached": float(cached)}
+
+
+def set_numpy_rng_state(state: dict[str, Any]) -> None:
+    keys = state["keys"].numpy().astype(np.uint32)
+    np.random.set_state((state["name"], keys, state["pos"], state["has_gauss"], state["cached"]))
+
+
 class OnPolicyMethod(LightningModule):
     """Base class of on-policy methods; see the module docstring."""
 
@@ -75,6 +87,7 @@ class OnPolicyMethod(LightningModule):
         self.num_steps_per_env = num_steps_per_env
         self.obs_spec: ObsSpec | None = None
         self.storage: Any = None
+        self.plain_iteration = 0  # the iteration counter when driven without a Trainer
 
     # ------------------------------------------------------------------------------------------ construction
     @property
@@ -98,6 +111,8 @@ class OnPolicyMethod(LightningModule):
         raise NotImplementedError
 
     def configure_model(self) -> None:
+        if self._trainer is None:  # load_from_checkpoint: on_load_checkpoint builds from the saved spec
+            return
         datamodule = self.trainer.datamodule
         if datamodule is None or getattr(datamodule, "env", None) is None:
             raise RuntimeError(f"{type(self).__name__} needs a datamodule that builds an env (OnPolicyDataModule)")
@@ -121,10 +136,23 @@ class OnPolicyMethod(LightningModule):
         """The deterministic deploy policy on raw observations."""
         raise NotImplementedError
 
+    def backward_loss(self, loss: torch.Tensor) -> None:
+        """``manual_backward`` under a Trainer (so DDP averages gradients), plain ``backward`` without one."""
+        if self._trainer is not None:
+            self.manual_backward(loss)
+        else:
+            loss.backward()
+
+    def mean_over_ranks(self, value: torch.Tensor) -> torch.Tensor:
+        """Average ``value`` over data-parallel ranks (identity in a single process)."""
+        if self._trainer is not None:
+            return self.trainer.strategy.reduce(value, reduce_op="mean")
+        return value
+
     @property
     def iteration(self) -> int:
         """Index of the running iteration (= Lightning epoch), starting at 0."""
-        return self.current_epoch
+        return self.current_epoch if self._trainer is not None else self.plain_iteration
 
     # -------------------------------------------------------------------------------------------- checkpoints
     @classmethod
@@ -138,7 +166,7 @@ class OnPolicyMethod(LightningModule):
             "rng": {
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "numpy": np.random.get_state(),
+                "numpy": numpy_rng_state(),
                 "python": random.getstate(),
             },
         }
@@ -158,5 +186,5 @@ class OnPolicyMethod(LightningModule):
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(rng["cuda"])
-        np.random.set_state(rng["numpy"])
+        set_numpy_rng_state(rng["numpy"])
         random.setstate(rng["python"])

@@ -118,16 +118,21 @@ class PPO(OnPolicyMethod):
 
     # ---------------------------------------------------------------------------------------------- learning
     def training_step(self, batch: Rollout, batch_idx: int) -> None:
-        storage = batch.storage
+        losses = self.learn(batch, self.optimizers())
+        self.log_dict(losses, on_step=False, on_epoch=True, batch_size=1)
+
+    def learn(self, rollout: Rollout, optimizer: Any) -> dict[str, float]:
+        """One PPO update on a collected rollout; returns the logged losses. Usable without a Trainer."""
+        storage = rollout.storage
         if not storage.is_full:
-            raise RuntimeError(f"training_step got a rollout with {storage.step}/{storage.num_steps} steps")
+            raise RuntimeError(f"got a rollout with {storage.step}/{storage.num_steps} steps; it must be full")
         self.check_rollout(storage)
-        self.compute_returns(storage, batch.last_obs)
+        self.compute_returns(storage, rollout.last_obs)
         for normalizer in self.normalizers():
             normalizer.commit()
-        losses = self.update(storage)
+        losses = self.update(storage, optimizer)
         storage.clear()
-        self.log_dict(losses, on_step=False, on_epoch=True, batch_size=1)
+        return losses
 
     def check_rollout(self, storage: RolloutStorage) -> None:
         for name, buffer in storage.obs.items():
@@ -143,9 +148,8 @@ class PPO(OnPolicyMethod):
             adv = storage.advantages
             adv.copy_((adv - adv.mean()) / (adv.std() + 1e-8))
 
-    def update(self, storage: RolloutStorage) -> dict[str, float]:
+    def update(self, storage: RolloutStorage, optimizer: Any) -> dict[str, float]:
         hp = self.hparams
-        optimizer = self.optimizers()
         params = [p for group in optimizer.param_groups for p in group["params"]]
         totals = {"Loss/value_function": 0.0, "Loss/surrogate": 0.0, "Loss/entropy": 0.0}
         count = 0
@@ -154,7 +158,7 @@ class PPO(OnPolicyMethod):
             loss = losses["surrogate"] + hp.value_loss_coef * losses["value_function"] - hp.entropy_coef * losses["entropy"]
             check_finite("loss", loss.detach(), self.iteration)
             optimizer.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
+            self.backward_loss(loss)
             nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
             optimizer.step()
             for key in ("value_function", "surrogate", "entropy"):
@@ -162,7 +166,7 @@ class PPO(OnPolicyMethod):
             count += 1
         logs = {key: value / count for key, value in totals.items()}
         logs["Loss/learning_rate"] = optimizer.param_groups[0]["lr"]
-        logs["Policy/mean_noise_std"] = float(self.actor_critic.action_std.mean())
+        logs["Policy/mean_noise_std"] = float(self.actor_critic.action_std.detach().mean())
         return logs
 
     def ppo_losses(self, batch: MiniBatch, optimizer: Any) -> dict[str, torch.Tensor]:
@@ -197,7 +201,7 @@ class PPO(OnPolicyMethod):
             + (old_std.square() + (old_mean - new_mean.detach()).square()) / (2.0 * new_std.square())
             - 0.5
         ).sum(-1).mean()
-        kl = self.trainer.strategy.reduce(kl, reduce_op="mean")
+        kl = self.mean_over_ranks(kl)
         lr = optimizer.param_groups[0]["lr"]
         if kl > 2.0 * hp.desired_kl:
             lr = max(hp.min_learning_rate, lr / 1.5)

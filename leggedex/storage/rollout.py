@@ -109,7 +109,7 @@ class RolloutStorage:
         fields = [flat(x) for x in (self.actions, self.values, self.advantages, self.returns, self.log_probs,
                                     self.action_mean, self.action_std)]
         for _ in range(num_epochs):
-            order = torch.randperm(num_mini_batches * size, device=self.device)
+            order = torch.randperm(total, device=self.device)
             for k in range(num_mini_batches):
                 idx = order[k * size : (k + 1) * size]
                 yield MiniBatch({name: x[idx] for name, x in obs.items()}, *(x[idx] for x in fields))
