@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +112,8 @@ class LeggedexCLI(LightningCLI):
 
 
 def main(args: list[str] | None = None) -> None:
+    # Lightning 2.6 on torch >= 2.10 warns about its own pytree use on every batch transfer; nothing to act on
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
     LeggedexCLI(args=args)
 
 

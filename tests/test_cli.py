@@ -1,0 +1,90 @@
+"""The ``leggedex`` command: config printing, overrides, errors, run directories and resume."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from conftest import REPO
+from leggedex.cli import RUN_STAMP_ENV, main
+
+QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
+SMALL = ["--data.num_envs", "16", "--model.num_steps_per_env", "8", "--trainer.max_epochs", "3"]
+
+
+def printed_config(capsys, *overrides: str) -> dict:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", QUICKSTART, *overrides, "--print_config"])
+    assert exit_info.value.code in (0, None)
+    return yaml.safe_load(capsys.readouterr().out)
+
+
+def test_print_config_shows_the_resolved_config_with_overrides(capsys) -> None:
+    config = printed_config(capsys, "--model.learning_rate", "3e-4", "--data.num_envs", "64",
+                            "--trainer.max_epochs", "50", "--data.env.init_args.episode_length_s", "4.0")
+    assert config["model"]["class_path"] == "leggedex.methods.PPO"
+    assert config["model"]["init_args"]["learning_rate"] == 3e-4
+    assert config["model"]["init_args"]["clip_param"] == 0.2  # defaults are shown too
+    assert config["data"]["num_envs"] == 64
+    assert config["data"]["env"]["init_args"]["episode_length_s"] == 4.0
+    assert config["trainer"]["max_epochs"] == 50
+
+
+@pytest.mark.parametrize(
+    ("override", "named"),
+    [
+        (["--model.learnin_rate", "3e-4"], "learnin_rate"),
+        (["--data.num_envs", "many"], "num_envs"),
+        (["--model.schedule", "cosine"], "schedule"),
+        (["--data.env.init_args.episod_length_s", "3"], "episod_length_s"),
+    ],
+)
+def test_bad_keys_and_types_fail_before_any_env_is_built(capsys, override, named) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", QUICKSTART, *override])
+    assert exit_info.value.code != 0
+    assert named in capsys.readouterr().err
+
+
+def event_steps(run_dir: Path, tag: str) -> list[int]:
+    steps = []
+    for events in sorted(run_dir.glob("events.out.tfevents.*")):
+        accumulator = EventAccumulator(str(events))
+        accumulator.Reload()
+        steps += [e.step for e in accumulator.Scalars(tag)]
+    return steps
+
+
+def test_fit_writes_a_sortable_run_dir_and_resume_continues_in_it(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(RUN_STAMP_ENV, "2026-01-02_03-04-05")
+    main(["fit", "--config", QUICKSTART, *SMALL, "--run_name", "first"])
+    run = tmp_path / "logs" / "quickstart" / "2026-01-02_03-04-05_first"
+    assert (run / "config.yaml").exists() and (run / "checkpoints" / "last.ckpt").exists()
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["num_envs"] == 16
+
+    monkeypatch.setenv(RUN_STAMP_ENV, "2026-01-02_09-09-09")
+    main(["fit", "--config", QUICKSTART, *SMALL[:-1], "5", "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    assert sorted(p.name for p in (tmp_path / "logs" / "quickstart").iterdir()) == ["2026-01-02_03-04-05_first"]
+    assert event_steps(run, "Loss/surrogate") == [0, 1, 2, 3, 4]
+
+
+def test_module_entry_point_answers_help() -> None:
+    result = subprocess.run([sys.executable, "-m", "leggedex.cli", "fit", "--help"], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0
+    assert "--data.num_envs" in result.stdout and "--experiment" in result.stdout
+
+
+def test_any_lightning_logger_can_be_chosen_from_the_config(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    main(["fit", "--config", QUICKSTART, *SMALL, "--trainer.logger", "lightning.pytorch.loggers.CSVLogger",
+          "--trainer.logger.save_dir", "csv_logs"])
+    metrics = list((tmp_path / "csv_logs").rglob("metrics.csv"))
+    assert len(metrics) == 1 and "Train/mean_reward" in metrics[0].read_text().splitlines()[0]
+    assert not (tmp_path / "logs").exists()
