@@ -2,6 +2,7 @@
 
 from callbacks.checkpoint import IterationCheckpoint
 from callbacks.episode_stats import EpisodeStatsLogger
+from callbacks.locomotion_eval import LocomotionEvaluation
 from callbacks.progress import RLProgressBar
 
-__all__ = ["EpisodeStatsLogger", "IterationCheckpoint", "RLProgressBar"]
+__all__ = ["EpisodeStatsLogger", "IterationCheckpoint", "LocomotionEvaluation", "RLProgressBar"]

@@ -1,6 +1,7 @@
 """Vectorized environments: the VecEnv contract, reference tasks and the Go2 locomotion task."""
 
+from leggedex.envs.locomotion import LeggedLocomotion
 from leggedex.envs.point_mass import PointMassReach
 from leggedex.envs.vec_env import Obs, ObsSpec, VecEnv
 
-__all__ = ["Obs", "ObsSpec", "PointMassReach", "VecEnv"]
+__all__ = ["LeggedLocomotion", "Obs", "ObsSpec", "PointMassReach", "VecEnv"]

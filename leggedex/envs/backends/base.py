@@ -1,0 +1,293 @@
+"""Abstract simulator backend for leggedex legged-robot tasks.
+
+A backend simulates ``num_envs`` independent copies ("worlds") of one robot and
+exposes their state as batched torch tensors. Task code (observations, rewards,
+terminations, curricula) talks only to this interface, so a GPU simulator
+(MuJoCo Warp, Isaac Gym, ...) can be dropped in later by implementing it.
+
+Conventions shared by every backend
+-----------------------------------
+* Every tensor is ``float32`` (bool for masks) on ``backend.device`` and has the
+  world index as its first dimension ``N``.
+* Joint ("dof") order is fixed by ``dof_names``; for the Go2 it is
+  FL_hip, FL_thigh, FL_calf, FR_hip, ..., RR_calf (legs FL, FR, RL, RR).
+* Feet are ordered as ``foot_names`` (FL, FR, RL, RR).
+* World frame: z up, gravity along -z.
+* Quaternions are scalar-first ``(w, x, y, z)`` and rotate body-frame vectors
+  into the world frame.
+* Root ("base") velocities come in both frames: ``*_world`` are expressed in the
+  world frame, ``*_body`` in the base body frame. The linear velocity is that of
+  the base frame origin (not the centre of mass).
+* Getters return tensors owned by the caller's reading of the current step:
+  never write into them; a backend may return cached tensors that stay valid
+  until the next ``step``/``reset``/``randomize``.
+* Ids passed to ``reset`` and ``randomize`` are 1-D integer tensors of distinct
+  world indices, in any order; per-world arguments are given in the same order.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import torch
+
+__all__ = ["SimBackend", "quat_rotate", "quat_rotate_inverse"]
+
+
+def quat_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Rotate vectors ``v`` (..., 3) by unit quaternions ``q`` (..., 4), wxyz."""
+    w = q[..., :1]
+    u = q[..., 1:]
+    t = 2.0 * torch.cross(u, v, dim=-1)
+    return v + w * t + torch.cross(u, t, dim=-1)
+
+
+def quat_rotate_inverse(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """Rotate vectors ``v`` (..., 3) by the inverse of unit quaternions ``q`` (wxyz)."""
+    w = q[..., :1]
+    u = q[..., 1:]
+    t = 2.0 * torch.cross(u, v, dim=-1)
+    return v - w * t + torch.cross(u, t, dim=-1)
+
+
+class SimBackend(ABC):
+    """Batched legged-robot simulator: N worlds, PD-controlled joints.
+
+    Control: ``set_dof_targets`` stores joint position targets; ``step`` then
+    advances ``substeps`` physics steps of ``sim_dt`` each under a joint PD law
+    ``tau = clip(kp * kp_scale * (target - q) - kd * kd_scale * qdot, +-torque_limits)``.
+    """
+
+    # ------------------------------------------------------------------ sizes
+    @property
+    @abstractmethod
+    def num_envs(self) -> int:
+        """Number of simulated worlds N."""
+
+    @property
+    @abstractmethod
+    def num_dofs(self) -> int:
+        """Number of actuated joints (12 for a quadruped)."""
+
+    @property
+    @abstractmethod
+    def dof_names(self) -> list[str]:
+        """Joint names in the order of every per-joint tensor."""
+
+    @property
+    @abstractmethod
+    def foot_names(self) -> list[str]:
+        """Foot names in the order of every per-foot tensor."""
+
+    @property
+    @abstractmethod
+    def contact_body_names(self) -> list[str]:
+        """Bodies whose (undesired) ground contact ``body_contact`` reports."""
+
+    @property
+    @abstractmethod
+    def device(self) -> torch.device:
+        """Device of every returned tensor."""
+
+    @property
+    @abstractmethod
+    def sim_dt(self) -> float:
+        """Physics time step in seconds."""
+
+    @property
+    @abstractmethod
+    def substeps(self) -> int:
+        """Physics steps per ``step()`` call (the decimation)."""
+
+    @property
+    def policy_dt(self) -> float:
+        """Simulated seconds per ``step()`` call."""
+        return self.sim_dt * self.substeps
+
+    # --------------------------------------------------------- robot constants
+    @property
+    @abstractmethod
+    def default_dof_pos(self) -> torch.Tensor:
+        """(num_dofs,) joint positions of the home pose."""
+
+    @property
+    @abstractmethod
+    def torque_limits(self) -> torch.Tensor:
+        """(num_dofs,) motor torque limits in Nm (symmetric)."""
+
+    @property
+    @abstractmethod
+    def dof_pos_limits(self) -> torch.Tensor:
+        """(num_dofs, 2) joint range [lower, upper] in rad."""
+
+    @property
+    @abstractmethod
+    def home_base_height(self) -> float:
+        """Base height (m) of the home pose with the feet resting on flat ground."""
+
+    @property
+    @abstractmethod
+    def kp(self) -> torch.Tensor:
+        """(num_dofs,) nominal PD stiffness (Nm/rad)."""
+
+    @property
+    @abstractmethod
+    def kd(self) -> torch.Tensor:
+        """(num_dofs,) nominal PD damping (Nm s/rad)."""
+
+    # ---------------------------------------------------------------- control
+    @abstractmethod
+    def set_dof_targets(self, targets: torch.Tensor) -> None:
+        """Set (N, num_dofs) joint position targets used by the following steps."""
+
+    @abstractmethod
+    def step(self) -> None:
+        """Advance every world by ``substeps`` physics steps."""
+
+    # ------------------------------------------------------------------ state
+    @property
+    @abstractmethod
+    def root_pos(self) -> torch.Tensor:
+        """(N, 3) base position, world frame."""
+
+    @property
+    @abstractmethod
+    def root_quat(self) -> torch.Tensor:
+        """(N, 4) base orientation, wxyz, body -> world."""
+
+    @property
+    @abstractmethod
+    def root_lin_vel_world(self) -> torch.Tensor:
+        """(N, 3) base linear velocity, world frame."""
+
+    @property
+    @abstractmethod
+    def root_ang_vel_world(self) -> torch.Tensor:
+        """(N, 3) base angular velocity, world frame."""
+
+    @property
+    def root_lin_vel_body(self) -> torch.Tensor:
+        """(N, 3) base linear velocity, base body frame."""
+        return quat_rotate_inverse(self.root_quat, self.root_lin_vel_world)
+
+    @property
+    def root_ang_vel_body(self) -> torch.Tensor:
+        """(N, 3) base angular velocity, base body frame."""
+        return quat_rotate_inverse(self.root_quat, self.root_ang_vel_world)
+
+    @property
+    def projected_gravity(self) -> torch.Tensor:
+        """(N, 3) unit gravity direction (0, 0, -1) in the base body frame."""
+        q = self.root_quat
+        g = torch.zeros(q.shape[0], 3, dtype=q.dtype, device=q.device)
+        g[:, 2] = -1.0
+        return quat_rotate_inverse(q, g)
+
+    @property
+    @abstractmethod
+    def dof_pos(self) -> torch.Tensor:
+        """(N, num_dofs) joint positions (rad)."""
+
+    @property
+    @abstractmethod
+    def dof_vel(self) -> torch.Tensor:
+        """(N, num_dofs) joint velocities (rad/s)."""
+
+    @property
+    @abstractmethod
+    def applied_torques(self) -> torch.Tensor:
+        """(N, num_dofs) motor torques applied during the last physics step (Nm)."""
+
+    @property
+    @abstractmethod
+    def foot_contact_forces(self) -> torch.Tensor:
+        """(N, num_feet, 3) net ground reaction force on each foot, world frame (N).
+
+        Positive z pushes the foot up; zero when the foot is in the air.
+        """
+
+    @property
+    @abstractmethod
+    def foot_contact(self) -> torch.Tensor:
+        """(N, num_feet) bool: the foot touches the ground."""
+
+    @property
+    @abstractmethod
+    def foot_pos_world(self) -> torch.Tensor:
+        """(N, num_feet, 3) foot (sphere centre) positions, world frame."""
+
+    @property
+    @abstractmethod
+    def body_contact(self) -> torch.Tensor:
+        """(N, len(contact_body_names)) bool: that body touches the ground."""
+
+    # ---------------------------------------------------------- resets and DR
+    @abstractmethod
+    def reset(
+        self,
+        env_ids: torch.Tensor,
+        root_pos: torch.Tensor,
+        root_quat: torch.Tensor,
+        root_lin_vel: torch.Tensor,
+        root_ang_vel: torch.Tensor,
+        dof_pos: torch.Tensor,
+        dof_vel: torch.Tensor,
+    ) -> None:
+        """Reset the worlds ``env_ids`` (n,) to the given state; others are untouched.
+
+        Shapes: root_pos (n, 3) world, root_quat (n, 4) wxyz, root_lin_vel (n, 3)
+        world frame, root_ang_vel (n, 3) world frame, dof_pos / dof_vel
+        (n, num_dofs). Targets of the reset worlds return to ``default_dof_pos``.
+        """
+
+    @abstractmethod
+    def randomize(
+        self,
+        env_ids: torch.Tensor,
+        friction: torch.Tensor | None = None,
+        added_base_mass: torch.Tensor | None = None,
+        com_offset: torch.Tensor | None = None,
+        kp_scale: torch.Tensor | None = None,
+        kd_scale: torch.Tensor | None = None,
+    ) -> None:
+        """Set per-world physical parameters of the worlds ``env_ids`` (n,).
+
+        friction (n,): robot geom sliding friction, > 0; added_base_mass (n,) kg
+        added to the base; com_offset (n, 3) base centre-of-mass shift in the base
+        frame (m); kp_scale / kd_scale (n, num_dofs) or (n,), > 0, multiplying the
+        nominal PD gains. ``None`` leaves a parameter unchanged. Invalid values
+        raise ``ValueError`` naming the parameter, before anything is changed.
+        """
+
+    @property
+    @abstractmethod
+    def friction(self) -> torch.Tensor:
+        """(N,) current robot friction coefficient of each world."""
+
+    @property
+    @abstractmethod
+    def added_base_mass(self) -> torch.Tensor:
+        """(N,) current mass (kg) added to the base of each world."""
+
+    @property
+    @abstractmethod
+    def com_offset(self) -> torch.Tensor:
+        """(N, 3) current base centre-of-mass offset, base frame (m)."""
+
+    @property
+    @abstractmethod
+    def kp_scale(self) -> torch.Tensor:
+        """(N, num_dofs) current PD stiffness scale of each world."""
+
+    @property
+    @abstractmethod
+    def kd_scale(self) -> torch.Tensor:
+        """(N, num_dofs) current PD damping scale of each world."""
+
+    @abstractmethod
+    def sim_failures(self) -> torch.Tensor:
+        """(N,) bool: worlds whose simulation failed since their last reset.
+
+        Failed means a non-finite state, or an error or instability warning from
+        the simulator. Resetting a world clears its flag.
+        """

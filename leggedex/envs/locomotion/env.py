@@ -1,0 +1,354 @@
+"""Velocity-tracking locomotion for a legged robot, written once in torch over a ``SimBackend``.
+
+Per policy step: actions -> joint targets ``default + action_scale * action`` -> ``backend.step()`` (PD inside)
+-> state read once -> commands, pushes, terminations, rewards (named terms, see ``rewards.py``) -> resets of
+finished envs -> observations. The simulator is behind ``SimBackend`` (MuJoCo batch on CPU by default).
+
+Observation groups (layouts in ``POLICY_LAYOUT`` / ``CRITIC_LAYOUT``):
+
+- ``policy`` (45): command (lin x, lin y, yaw) * (2, 2, 0.25), projected gravity, base angular velocity * 0.25,
+  joint positions - default, joint velocities * 0.05, last actions; with uniform noise.
+- ``critic`` (48): the same without noise, plus the base linear velocity * 2 (body frame).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Literal
+
+import torch
+
+from leggedex.envs.backends import MujocoBatchBackend, SimBackend
+from leggedex.envs.backends.base import quat_rotate
+from leggedex.envs.locomotion.commands import VelocityCommands
+from leggedex.envs.locomotion.config import (
+    CommandsConfig,
+    DomainRandomization,
+    ObservationConfig,
+    RewardConfig,
+    TerminationConfig,
+)
+from leggedex.envs.locomotion.observations import ObsLayout, ObsTerm
+from leggedex.envs.locomotion.rewards import REWARD_TERMS
+from leggedex.envs.vec_env import Obs, VecEnv
+
+
+def policy_layout(cfg: ObservationConfig, num_dofs: int) -> ObsLayout:
+    return ObsLayout((
+        ObsTerm("command", 3, (cfg.lin_vel_scale, cfg.lin_vel_scale, cfg.ang_vel_scale)),
+        ObsTerm("projected_gravity", 3, 1.0, cfg.noise_gravity),
+        ObsTerm("base_ang_vel", 3, cfg.ang_vel_scale, cfg.noise_ang_vel),
+        ObsTerm("dof_pos", num_dofs, cfg.dof_pos_scale, cfg.noise_dof_pos),
+        ObsTerm("dof_vel", num_dofs, cfg.dof_vel_scale, cfg.noise_dof_vel),
+        ObsTerm("last_action", num_dofs, 1.0),
+    ))
+
+
+def critic_layout(cfg: ObservationConfig, num_dofs: int) -> ObsLayout:
+    return ObsLayout(policy_layout(cfg, num_dofs).terms + (ObsTerm("base_lin_vel", 3, cfg.lin_vel_scale),))
+
+
+class LeggedLocomotion(VecEnv):
+    """Go2 (or any quadruped model meeting the backend's requirements) velocity tracking.
+
+    Args:
+        num_envs, seed, device: see ``VecEnv``; the physics runs on the backend's device (CPU for MuJoCo).
+        backend: simulator; ``"mujoco"`` is ``mujoco.batch.Batch`` on a CPU thread pool.
+        model_path: robot MJCF (default: the project's Go2).
+        num_threads: physics threads (0: all cores).
+        episode_length_s, decimation: episode limit and physics steps per policy step (sim dt from the model).
+        action_scale, clip_actions: joint target = default + action_scale * clip(action).
+        commands, observations, rewards, domain_rand, terminations: the config groups (``config.py``).
+        random_initial_episode_length: spread the first resets over the episode (legged_gym's trick).
+    """
+
+    def __init__(
+        self,
+        num_envs: int,
+        seed: int = 0,
+        device: str | torch.device = "cpu",
+        *,
+        backend: Literal["mujoco"] = "mujoco",
+        model_path: str | None = None,
+        num_threads: int = 0,
+        episode_length_s: float = 20.0,
+        decimation: int = 4,
+        action_scale: float = 0.25,
+        clip_actions: float = 100.0,
+        commands: CommandsConfig = CommandsConfig(),  # noqa: B008 (read-only defaults, shown by --print_config)
+        observations: ObservationConfig = ObservationConfig(),  # noqa: B008 (read-only defaults, shown by --print_config)
+        rewards: RewardConfig = RewardConfig(),  # noqa: B008 (read-only defaults, shown by --print_config)
+        domain_rand: DomainRandomization = DomainRandomization(),  # noqa: B008 (read-only defaults, shown by --print_config)
+        terminations: TerminationConfig = TerminationConfig(),  # noqa: B008 (read-only defaults, shown by --print_config)
+        random_initial_episode_length: bool = True,
+    ) -> None:
+        self.command_cfg = commands or CommandsConfig()
+        self.obs_cfg = observations or ObservationConfig()
+        self.reward_cfg = rewards or RewardConfig()
+        self.dr_cfg = domain_rand or DomainRandomization()
+        self.term_cfg = terminations or TerminationConfig()
+        self.dr_cfg.validate()
+        unknown = set(self.reward_cfg.scales) - set(REWARD_TERMS)
+        if unknown:
+            raise ValueError(f"unknown reward term(s) {sorted(unknown)} in rewards.scales; known: {sorted(REWARD_TERMS)}")
+        if backend != "mujoco":
+            raise ValueError(f"unknown backend {backend!r}; available: 'mujoco'")
+        self.sim: SimBackend = MujocoBatchBackend(num_envs, model_path, num_threads=num_threads, substeps=decimation)
+        # the task computes where the physics lives; the rollout loop moves tensors to the policy's device
+        super().__init__(num_envs, seed, self.sim.device)
+        self.step_dt = self.sim.policy_dt
+        self.max_episode_length = int(math.ceil(episode_length_s / self.step_dt))
+        self.action_scale = action_scale
+        self.clip_actions = clip_actions
+        self.random_initial_episode_length = random_initial_episode_length
+        self.num_actions = self.sim.num_dofs
+        self._init_buffers()
+        self._init_indices()
+        self.commands = VelocityCommands(self.command_cfg, num_envs, self.device, self.generator)
+        self.reward_terms = {name: scale for name, scale in self.reward_cfg.scales.items() if scale != 0.0}
+        self.episode_sums = {name: torch.zeros(num_envs, device=self.device) for name in self.reward_terms}
+        self.policy_layout = policy_layout(self.obs_cfg, self.num_actions)
+        self.critic_layout = critic_layout(self.obs_cfg, self.num_actions)
+        self._policy_scales = self.policy_layout.scale_vector(self.device)
+        self._critic_scales = self.critic_layout.scale_vector(self.device)
+        self._noise = self.policy_layout.noise_vector(self.device, self.obs_cfg.noise_level)
+        self.sim_failure_count = 0
+        self._evaluating = False
+        self._randomize_physics(torch.arange(num_envs, device=self.device))
+
+    # ------------------------------------------------------------------------------------------------ setup
+    def _init_buffers(self) -> None:
+        n, d, dev = self.num_envs, self.num_actions, self.device
+        self.actions = torch.zeros(n, d, device=dev)
+        self.last_actions = torch.zeros(n, d, device=dev)
+        self.last_last_actions = torch.zeros(n, d, device=dev)
+        self.last_dof_vel = torch.zeros(n, d, device=dev)
+        self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=dev)
+        num_feet = len(self.sim.foot_names)
+        self.feet_air_time = torch.zeros(n, num_feet, device=dev)
+        self.last_foot_contact = torch.zeros(n, num_feet, dtype=torch.bool, device=dev)
+        self.last_foot_pos = torch.zeros(n, num_feet, 3, device=dev)
+        self.push_countdown = torch.zeros(n, dtype=torch.long, device=dev)
+        self.terminated = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.time_outs = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.default_dof_pos = self.sim.default_dof_pos.to(dev)
+        limits = self.sim.dof_pos_limits.to(dev)
+        middle, half = limits.mean(dim=1), (limits[:, 1] - limits[:, 0]) / 2 * self.reward_cfg.soft_dof_pos_limit
+        self.soft_dof_pos_limits = torch.stack([middle - half, middle + half], dim=1)
+        self.foot_radius = 0.022
+
+    def _init_indices(self) -> None:
+        names = self.sim.contact_body_names
+        missing = [b for b in self.term_cfg.contact_bodies if b not in names]
+        if missing:
+            raise ValueError(f"terminations.contact_bodies {missing} are not contact bodies of the model: {names}")
+        self.termination_body_ids = torch.tensor([names.index(b) for b in self.term_cfg.contact_bodies])
+        self.penalized_body_ids = torch.tensor([i for i, b in enumerate(names) if "thigh" in b or "calf" in b])
+        self.hip_ids = torch.tensor([i for i, name in enumerate(self.sim.dof_names) if name.endswith("hip")])
+        if len(self.hip_ids) == 0:
+            raise ValueError(f"no hip joints (names ending in 'hip') among {self.sim.dof_names}")
+
+    @property
+    def obs_groups(self) -> dict[str, int]:
+        return {"policy": self.policy_layout.size, "critic": self.critic_layout.size}
+
+    @property
+    def episode_keys(self) -> tuple[str, ...]:
+        return tuple(f"rew_{name}" for name in self.reward_terms) + ("max_command_x", "sim_failures")
+
+    # ------------------------------------------------------------------------------------------- stepping
+    def reset(self) -> Obs:
+        self._reset_envs(torch.arange(self.num_envs, device=self.device))
+        if self.random_initial_episode_length:
+            self.episode_length_buf.random_(0, self.max_episode_length, generator=self.generator)
+        return self.get_observations()
+
+    def step(self, actions: torch.Tensor) -> tuple[Obs, torch.Tensor, torch.Tensor, dict[str, Any]]:
+        if actions.shape != (self.num_envs, self.num_actions):
+            raise ValueError(f"actions must have shape {(self.num_envs, self.num_actions)}, got {tuple(actions.shape)}")
+        self.last_last_actions.copy_(self.last_actions)
+        self.last_actions.copy_(self.actions)
+        self.actions.copy_(actions.to(self.device).clamp(-self.clip_actions, self.clip_actions))
+        self.sim.set_dof_targets(self.default_dof_pos + self.action_scale * self.actions)
+        self.sim.step()
+        self.episode_length_buf += 1
+        self._read_state()
+        self._update_feet()
+        self._update_commands()
+        self._push_robots()
+        self._check_termination()
+        rewards = self._compute_rewards()
+        dones = self.terminated | self.time_outs
+        extras: dict[str, Any] = {"time_outs": self.time_outs.clone()}
+        done_ids = dones.nonzero(as_tuple=False).squeeze(-1)
+        if done_ids.numel() > 0:
+            extras["episode"] = self._episode_statistics(done_ids)
+            self._reset_envs(done_ids)
+        self.last_dof_vel.copy_(self.dof_vel)
+        self.last_foot_pos.copy_(self.foot_pos)
+        return self.get_observations(), rewards, dones, extras
+
+    def _read_state(self) -> None:
+        sim = self.sim
+        self.base_pos = sim.root_pos
+        self.base_quat = sim.root_quat
+        self.base_lin_vel = sim.root_lin_vel_body
+        self.base_ang_vel = sim.root_ang_vel_body
+        self.projected_gravity = sim.projected_gravity
+        self.base_height = self.base_pos[:, 2]
+        self.dof_pos = sim.dof_pos
+        self.dof_vel = sim.dof_vel
+        self.torques = sim.applied_torques
+        self.foot_contact = sim.foot_contact
+        self.foot_pos = sim.foot_pos_world
+        self.body_contact = sim.body_contact
+        self.penalized_contact = self.body_contact[:, self.penalized_body_ids]
+
+    def _update_feet(self) -> None:
+        self.foot_vel_xy = (self.foot_pos[:, :, :2] - self.last_foot_pos[:, :, :2]) / self.step_dt
+        contact = self.foot_contact | self.last_foot_contact  # filter single-step contact flicker
+        self.first_contact = ((self.feet_air_time > 0) & contact).float()
+        self.feet_air_time += self.step_dt
+        self.feet_air_time_at_touchdown = self.feet_air_time.clone()
+        self.feet_air_time *= ~contact
+        self.last_foot_contact = self.foot_contact.clone()
+
+    def _update_commands(self) -> None:
+        period = max(int(round(self.command_cfg.resampling_time_s / self.step_dt)), 1)
+        ids = (self.episode_length_buf % period == 0).nonzero(as_tuple=False).squeeze(-1)
+        self.commands.resample(ids)
+        forward = quat_rotate(self.base_quat, self._unit_x())
+        self.commands.update_heading(torch.atan2(forward[:, 1], forward[:, 0]))
+
+    def _unit_x(self) -> torch.Tensor:
+        x = torch.zeros(self.num_envs, 3, device=self.device)
+        x[:, 0] = 1.0
+        return x
+
+    def _push_robots(self) -> None:
+        cfg = self.dr_cfg
+        if cfg.push_interval_s is None or cfg.max_push_vel == 0 or self._evaluating:
+            return
+        self.push_countdown -= 1
+        ids = (self.push_countdown <= 0).nonzero(as_tuple=False).squeeze(-1)
+        if ids.numel() == 0:
+            return
+        self.push_countdown[ids] = int(round(cfg.push_interval_s / self.step_dt))
+        n = ids.numel()
+        lin_vel = quat_rotate(self.base_quat[ids], self.base_lin_vel[ids])
+        lin_vel[:, :2] = (torch.rand(n, 2, device=self.device, generator=self.generator) * 2 - 1) * cfg.max_push_vel
+        ang_vel = quat_rotate(self.base_quat[ids], self.base_ang_vel[ids])
+        self.sim.reset(ids, self.base_pos[ids], self.base_quat[ids], lin_vel, ang_vel, self.dof_pos[ids],
+                       self.dof_vel[ids])
+        self.sim.set_dof_targets(self.default_dof_pos + self.action_scale * self.actions)  # reset cleared them
+        self._read_state()
+
+    def _check_termination(self) -> None:
+        cfg = self.term_cfg
+        contact = self.body_contact[:, self.termination_body_ids].any(dim=1)
+        tilted = self.projected_gravity[:, 2] > -math.cos(cfg.max_tilt_rad)
+        low = self.base_height < cfg.min_base_height
+        failed = self.sim.sim_failures()
+        self.sim_failure_count = int(failed.sum())
+        self.terminated = contact | tilted | low | failed
+        self.time_outs = (self.episode_length_buf >= self.max_episode_length) & ~self.terminated
+
+    def _compute_rewards(self) -> torch.Tensor:
+        total = torch.zeros(self.num_envs, device=self.device)
+        for name, scale in self.reward_terms.items():
+            value = REWARD_TERMS[name](self) * (scale * self.step_dt)
+            if name != "termination":
+                total += value
+            self.episode_sums[name] += value
+        if self.reward_cfg.only_positive_rewards:
+            total.clamp_(min=0.0)
+        if "termination" in self.reward_terms:  # added after clipping, as in legged_gym
+            total += REWARD_TERMS["termination"](self) * (self.reward_terms["termination"] * self.step_dt)
+        return total
+
+    def _episode_statistics(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        episode_s = self.max_episode_length * self.step_dt
+        stats = {f"rew_{name}": sums[ids].mean() / episode_s for name, sums in self.episode_sums.items()}
+        if "tracking_lin_vel" in self.episode_sums and self.command_cfg.curriculum:
+            scale = self.reward_terms["tracking_lin_vel"]
+            self.commands.update_curriculum(float(stats["rew_tracking_lin_vel"]) / scale)
+        stats["max_command_x"] = torch.tensor(float(self.commands.lin_vel_x[1]))
+        stats["sim_failures"] = torch.tensor(float(self.sim_failure_count))
+        return stats
+
+    # --------------------------------------------------------------------------------------------- resets
+    def _reset_envs(self, ids: torch.Tensor) -> None:
+        n = ids.numel()
+        gen, dev = self.generator, self.device
+        dof_pos = self.default_dof_pos * (0.5 + torch.rand(n, self.num_actions, device=dev, generator=gen))
+        dof_pos = torch.maximum(torch.minimum(dof_pos, self.soft_dof_pos_limits[:, 1]), self.soft_dof_pos_limits[:, 0])
+        yaw = (torch.rand(n, device=dev, generator=gen) * 2 - 1) * math.pi
+        quat = torch.zeros(n, 4, device=dev)
+        quat[:, 0] = torch.cos(yaw / 2)
+        quat[:, 3] = torch.sin(yaw / 2)
+        root_pos = torch.zeros(n, 3, device=dev)
+        root_pos[:, 2] = self.sim.home_base_height + 0.02
+        lin_vel = (torch.rand(n, 3, device=dev, generator=gen) * 2 - 1) * 0.2
+        ang_vel = (torch.rand(n, 3, device=dev, generator=gen) * 2 - 1) * 0.2
+        self.sim.reset(ids, root_pos, quat, lin_vel, ang_vel, dof_pos, torch.zeros(n, self.num_actions, device=dev))
+        if self.dr_cfg.on_reset:
+            self._randomize_physics(ids)
+        self.commands.resample(ids)
+        for buffer in (self.actions, self.last_actions, self.last_last_actions, self.last_dof_vel, self.feet_air_time):
+            buffer[ids] = 0.0
+        self.last_foot_contact[ids] = False
+        self.episode_length_buf[ids] = 0
+        if self.dr_cfg.push_interval_s is not None:
+            self.push_countdown[ids] = int(round(self.dr_cfg.push_interval_s / self.step_dt))
+        for sums in self.episode_sums.values():
+            sums[ids] = 0.0
+        self._read_state()
+        self.last_foot_pos[ids] = self.foot_pos[ids]
+
+    def _randomize_physics(self, ids: torch.Tensor) -> None:
+        cfg, n, gen, dev = self.dr_cfg, ids.numel(), self.generator, self.device
+
+        def draw(bounds: tuple[float, float] | None, *shape: int) -> torch.Tensor | None:
+            if bounds is None:
+                return None
+            low, high = bounds
+            return low + (high - low) * torch.rand(n, *shape, device=dev, generator=gen)
+
+        self.sim.randomize(
+            ids,
+            friction=draw(cfg.friction),
+            added_base_mass=draw(cfg.added_base_mass),
+            com_offset=draw(cfg.com_offset, 3),
+            kp_scale=draw(cfg.kp_scale, self.num_actions),
+            kd_scale=draw(cfg.kd_scale, self.num_actions),
+        )
+
+    def set_evaluation_commands(self, commands: torch.Tensor | None) -> None:
+        """Hold ``commands`` (num_envs, 3) with no observation noise and no pushes; None restores training."""
+        self.commands.fixed = commands
+        self._evaluating = commands is not None
+
+    # ------------------------------------------------------------------------------------------ observing
+    def observation_terms(self) -> dict[str, torch.Tensor]:
+        return {
+            "command": self.commands.command,
+            "projected_gravity": self.projected_gravity,
+            "base_ang_vel": self.base_ang_vel,
+            "dof_pos": self.dof_pos - self.default_dof_pos,
+            "dof_vel": self.dof_vel,
+            "last_action": self.actions,
+            "base_lin_vel": self.base_lin_vel,
+        }
+
+    def get_observations(self) -> Obs:
+        terms = self.observation_terms()
+        clip = self.obs_cfg.clip
+        critic = self.critic_layout.assemble(terms, self._critic_scales).clamp(-clip, clip)
+        policy = critic[:, : self.policy_layout.size]
+        if self.obs_cfg.add_noise and not self._evaluating:
+            noise = torch.rand(policy.shape, device=self.device, generator=self.generator) * 2 - 1
+            policy = policy + noise * self._noise
+        return {"policy": policy, "critic": critic}
+
+    def close(self) -> None:
+        self.sim = None  # type: ignore[assignment]

@@ -1,0 +1,111 @@
+"""The Go2 velocity-tracking task over the MuJoCo batch backend."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from leggedex.envs import LeggedLocomotion, ObsSpec
+from leggedex.envs.locomotion import CommandsConfig, DomainRandomization, RewardConfig, TerminationConfig
+from leggedex.envs.locomotion.evaluation import evaluate_locomotion
+
+
+def make_env(num_envs: int = 8, **kwargs) -> LeggedLocomotion:
+    kwargs.setdefault("num_threads", 1)
+    return LeggedLocomotion(num_envs, seed=0, **kwargs)
+
+
+def test_observation_groups_come_from_the_layouts() -> None:
+    env = make_env()
+    assert env.obs_spec == ObsSpec({"policy": 45, "critic": 48}, num_actions=12)
+    names = [t["name"] for t in env.policy_layout.describe()]
+    assert names == ["command", "projected_gravity", "base_ang_vel", "dof_pos", "dof_vel", "last_action"]
+    with torch.inference_mode():
+        obs = env.reset()
+    assert obs["policy"].shape == (8, 45) and obs["critic"].shape == (8, 48)
+    gravity = obs["critic"][:, 3:6]
+    assert torch.allclose(gravity[:, 2], torch.full((8,), -1.0), atol=0.05)  # upright at reset
+    # noise only in the actor group: the critic's copy of the same terms is clean
+    assert not torch.equal(obs["policy"], obs["critic"][:, :45])
+    assert torch.allclose(obs["policy"], obs["critic"][:, :45], atol=0.2)
+
+
+def test_step_returns_named_reward_statistics_time_outs_and_resets() -> None:
+    env = make_env(episode_length_s=0.2, random_initial_episode_length=False)
+    with torch.inference_mode():
+        env.reset()
+        for _ in range(9):
+            obs, rewards, dones, extras = env.step(torch.zeros(8, 12))
+            assert not dones.any()
+        obs, rewards, dones, extras = env.step(torch.zeros(8, 12))
+    assert env.max_episode_length == 10
+    assert dones.all() and extras["time_outs"].all()
+    assert {"rew_tracking_lin_vel", "rew_feet_air_time", "rew_collision"} <= set(extras["episode"])
+    assert set(extras["episode"]) <= set(env.episode_keys)
+    assert (env.episode_length_buf == 0).all()
+    assert rewards.shape == (8,) and (rewards >= 0).all()  # only positive rewards
+
+
+def test_a_robot_that_falls_terminates_without_time_out() -> None:
+    env = make_env(num_envs=2, terminations=TerminationConfig(max_tilt_rad=0.3))
+    with torch.inference_mode():
+        env.reset()
+        fell = torch.zeros(2, dtype=torch.bool)
+        for _ in range(100):
+            _, _, dones, extras = env.step(torch.full((2, 12), 3.0) * torch.tensor([1.0, -1.0]).repeat(6))
+            fell |= dones & ~extras["time_outs"]
+    assert fell.all()
+
+
+def test_a_simulator_failure_resets_only_that_world_and_is_counted() -> None:
+    env = make_env(num_envs=4, random_initial_episode_length=False)
+    with torch.inference_mode():
+        env.reset()
+        env.step(torch.zeros(4, 12))
+        env.sim._qvel[2, 8] = float("nan")
+        obs, _, dones, extras = env.step(torch.zeros(4, 12))
+    assert dones.tolist() == [False, False, True, False]
+    assert extras["episode"]["sim_failures"] == 1
+    assert torch.isfinite(obs["policy"]).all()
+    assert env.episode_length_buf.tolist() == [2, 2, 0, 2]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rewards": RewardConfig(scales={"tracking_lin_vell": 1.0})}, "unknown reward term"),
+        ({"domain_rand": DomainRandomization(friction=(0.0, 1.0))}, "domain_rand.friction"),
+        ({"domain_rand": DomainRandomization(kp_scale=(1.2, 0.8))}, "domain_rand.kp_scale"),
+        ({"commands": CommandsConfig(lin_vel_x=(1.0, -1.0))}, "commands.lin_vel_x"),
+        ({"terminations": TerminationConfig(contact_bodies=("torso",))}, "torso"),
+        ({"backend": "isaacgym"}, "unknown backend"),
+    ],
+)
+def test_bad_configuration_is_named_before_stepping(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_env(**kwargs)
+
+
+def test_num_envs_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="num_envs"):
+        LeggedLocomotion(0, num_threads=1)
+
+
+def test_commands_are_resampled_within_ranges_and_small_ones_are_zeroed() -> None:
+    env = make_env(num_envs=256, commands=CommandsConfig(lin_vel_x=(0.0, 1.0), lin_vel_y=(0.0, 0.0),
+                                                         ang_vel_yaw=(-0.5, 0.5), standing_fraction=0.0))
+    with torch.inference_mode():
+        env.reset()
+    cmd = env.commands.command
+    assert (cmd[:, 0] >= 0).all() and (cmd[:, 0] <= 1).all() and (cmd[:, 2].abs() <= 0.5).all()
+    assert ((cmd[:, 0] == 0) | (cmd[:, 0] >= 0.2)).all()
+
+
+def test_evaluation_reports_every_command_with_a_standing_robot() -> None:
+    env = make_env(num_envs=6, random_initial_episode_length=False)
+    commands = [(0.5, 0.0, 0.0), (0.0, 0.0, 0.0)]
+    results = evaluate_locomotion(env, lambda obs: torch.zeros(6, 12), commands, duration_s=2.0, settle_s=1.5)
+    assert list(results) == ["vx+0.5_vy+0.0_yaw+0.0", "vx+0.0_vy+0.0_yaw+0.0"]
+    assert results["vx+0.5_vy+0.0_yaw+0.0"]["error_vx"] == pytest.approx(0.5, abs=0.15)  # zero policy: no motion
+    assert results["vx+0.0_vy+0.0_yaw+0.0"]["fall_rate"] == 0.0
+    assert env.commands.fixed is None and not env._evaluating  # training settings restored
