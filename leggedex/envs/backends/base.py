@@ -285,6 +285,15 @@ class SimBackend(ABC):
         """(N, num_dofs) current PD damping scale of each world."""
 
     @abstractmethod
+    def state_dict(self) -> dict:
+        """Everything that decides the next step of every world (physics state, targets, solver warm start,
+        per-world parameters), so that ``load_state_dict`` continues bit-exactly (exact training resume)."""
+
+    @abstractmethod
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a ``state_dict`` taken from a backend with the same model and ``num_envs``."""
+
+    @abstractmethod
     def sim_failures(self) -> torch.Tensor:
         """(N,) bool: worlds whose simulation failed since their last reset.
 

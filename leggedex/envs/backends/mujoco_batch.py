@@ -631,6 +631,32 @@ class MujocoBatchBackend(SimBackend):
             self._run(lambda: self.batch.set_const(ids=ids))
         self._cache.clear()
 
+    _STATE_FIELDS = ("qpos", "qvel", "act", "ctrl", "qacc_warmstart", "time")
+
+    def state_dict(self) -> dict:
+        state = {name: torch.from_numpy(self.batch.bind(name).copy()) for name in self._STATE_FIELDS}
+        state["targets"] = torch.from_numpy(np.array(self._targets, copy=True))
+        state["error"] = torch.from_numpy(self._error.copy())
+        state["randomization"] = {
+            "friction": self.friction.cpu(), "added_base_mass": self.added_base_mass.cpu(),
+            "com_offset": self.com_offset.cpu(), "kp_scale": self.kp_scale.cpu(), "kd_scale": self.kd_scale.cpu(),
+        }
+        return state
+
+    def load_state_dict(self, state: dict) -> None:
+        if tuple(state["qpos"].shape) != tuple(self._qpos.shape):
+            raise ValueError(
+                f"backend state has qpos {tuple(state['qpos'].shape)}, this backend {tuple(self._qpos.shape)}: "
+                "a different model or num_envs"
+            )
+        self.randomize(torch.arange(self._num_envs), **state["randomization"])
+        for name in self._STATE_FIELDS:
+            self.batch.bind(name)[...] = state[name].numpy()
+        self._targets[...] = state["targets"].numpy()
+        self._error[...] = state["error"].numpy()
+        self._run(lambda: self.batch.forward())
+        self._cache.clear()
+
     def sim_failures(self) -> torch.Tensor:
         warned = (self.batch.warning[:, _BAD_WARNINGS, 1] > 0).any(axis=1)
         finite = np.isfinite(self._qpos).all(axis=1) & np.isfinite(self._qvel).all(axis=1)

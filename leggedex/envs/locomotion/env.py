@@ -350,5 +350,30 @@ class LeggedLocomotion(VecEnv):
             policy = policy + noise * self._noise
         return {"policy": policy, "critic": critic}
 
+    # ------------------------------------------------------------------------------------------------ resume
+    _BUFFERS = ("actions", "last_actions", "last_last_actions", "last_dof_vel", "feet_air_time", "last_foot_contact",
+                "last_foot_pos", "push_countdown")
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        state["sim"] = self.sim.state_dict()
+        state.update({name: getattr(self, name).clone() for name in self._BUFFERS})
+        state["episode_sums"] = {name: sums.clone() for name, sums in self.episode_sums.items()}
+        state["commands"] = {"command": self.commands.command.clone(), "heading": self.commands.heading.clone(),
+                             "lin_vel_x": list(self.commands.lin_vel_x)}
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self.sim.load_state_dict(state["sim"])
+        for name in self._BUFFERS:
+            getattr(self, name).copy_(state[name])
+        for name, sums in state["episode_sums"].items():
+            self.episode_sums[name].copy_(sums)
+        self.commands.command.copy_(state["commands"]["command"])
+        self.commands.heading.copy_(state["commands"]["heading"])
+        self.commands.lin_vel_x = list(state["commands"]["lin_vel_x"])
+        self._read_state()
+
     def close(self) -> None:
         self.sim = None  # type: ignore[assignment]
