@@ -88,3 +88,15 @@ def test_any_lightning_logger_can_be_chosen_from_the_config(tmp_path, monkeypatc
     metrics = list((tmp_path / "csv_logs").rglob("metrics.csv"))
     assert len(metrics) == 1 and "Train/mean_reward" in metrics[0].read_text().splitlines()[0]
     assert not (tmp_path / "logs").exists()
+
+
+def test_go2_flat_config_trains_for_two_iterations(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(RUN_STAMP_ENV, "2026-01-02_03-04-05")
+    main(["fit", "--config", str(REPO / "configs" / "go2_flat.yaml"), "--data.num_envs", "8",
+          "--model.num_steps_per_env", "4", "--trainer.max_epochs", "2", "--data.env.init_args.num_threads", "1"])
+    run = tmp_path / "logs" / "go2_flat" / "2026-01-02_03-04-05"
+    assert (run / "checkpoints" / "last.ckpt").exists()
+    evaluation = yaml.safe_load((run / "evaluations" / "iteration_2.json").read_text())  # JSON is YAML
+    assert set(evaluation["commands"]) >= {"vx+0.5_vy+0.0_yaw+0.0", "vx+0.0_vy+0.0_yaw+0.5"}
+    assert event_steps(run, "Perf/total_fps") == [0, 1]
