@@ -130,3 +130,25 @@ def test_state_dict_continues_bit_exactly() -> None:
         assert torch.equal(obs_a["policy"], obs_b["policy"]) and torch.equal(obs_a["critic"], obs_b["critic"])
         assert torch.equal(rew_a, rew_b) and torch.equal(done_a, done_b)
     assert any(d.any() for _, _, d, _ in expected)
+
+
+def test_command_curriculum_widens_lin_x_only_while_tracking_is_good() -> None:
+    from leggedex.envs.locomotion.commands import VelocityCommands
+
+    cfg = CommandsConfig(lin_vel_x=(-0.5, 0.5), curriculum=True, curriculum_step=0.25, max_lin_vel_x=1.0)
+    commands = VelocityCommands(cfg, 4, torch.device("cpu"), torch.Generator().manual_seed(0))
+    commands.update_curriculum(0.5)
+    assert commands.lin_vel_x == [-0.5, 0.5]
+    for _ in range(5):
+        commands.update_curriculum(0.9)
+    assert commands.lin_vel_x == [-1.0, 1.0]
+
+
+def test_heading_mode_turns_toward_the_commanded_heading() -> None:
+    from leggedex.envs.locomotion.commands import VelocityCommands
+
+    cfg = CommandsConfig(heading_command=True, heading_stiffness=0.5, ang_vel_yaw=(-1.0, 1.0))
+    commands = VelocityCommands(cfg, 3, torch.device("cpu"), torch.Generator().manual_seed(0))
+    commands.heading[:] = torch.tensor([1.0, -1.0, 3.0])
+    commands.update_heading(torch.tensor([0.0, 0.0, -3.0]))  # the last one is closer the other way round
+    assert torch.allclose(commands.command[:, 2], torch.tensor([0.5, -0.5, -0.5 * (2 * torch.pi - 6.0)]))
