@@ -114,6 +114,9 @@ class LeggedexCLI(LightningCLI):
 def main(args: list[str] | None = None) -> None:
     # Lightning 2.6 on torch >= 2.10 warns about its own pytree use on every batch transfer; nothing to act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # under DDP Lightning asks for sync_dist=True on every epoch-level value; leggedex does not want it: episode
+    # statistics are reduced once by EpisodeStatsLogger, and losses are logged as rank 0 computed them
+    warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting")
     LeggedexCLI(args=args)
 
 

@@ -3,6 +3,10 @@
 One batch per Lightning epoch: the loader is *sized* (length 1), so Lightning never prefetches, and the
 rollout is collected lazily when the fit loop asks for the batch, i.e. after the previous epoch's update.
 The rollout of iteration k is therefore always collected with the parameters produced by update k-1.
+
+Under DDP every rank has its own env (seed + rank). A checkpoint holds every rank's env state, observations
+and episode bookkeeping, in rank order; on resume a rank takes its own entry, or keeps its freshly built env
+when the checkpoint was written by fewer ranks.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import torch
 from lightning.pytorch import LightningDataModule
 
 from leggedex.envs.vec_env import Obs, VecEnv
-from leggedex.methods.base import Rollout
+from leggedex.methods.base import Rollout, gather_to_rank_zero
 
 EnvFactory = Callable[[int, int, str], VecEnv]
 """Builds an env from (num_envs, seed, device); in a config: ``class_path`` + task ``init_args``."""
@@ -119,10 +123,13 @@ class OnPolicyDataModule(LightningDataModule):
         self.obs: Obs | None = None
         self.tracker: EpisodeTracker | None = None
 
+    @property
+    def global_rank(self) -> int:
+        return self.trainer.global_rank if self.trainer is not None else 0
+
     def env_seed(self) -> int:
         base = self.seed if self.seed is not None else int(os.environ.get("PL_GLOBAL_SEED", 0))
-        rank = self.trainer.global_rank if self.trainer is not None else 0
-        return base + rank
+        return base + self.global_rank
 
     def setup(self, stage: str | None = None) -> None:
         if self.env is not None:
@@ -145,25 +152,29 @@ class OnPolicyDataModule(LightningDataModule):
         return rollout
 
     def state_dict(self) -> dict[str, Any]:
+        """``{"ranks": [state of rank 0, rank 1, ...]}``; a collective under DDP (see ``gather_to_rank_zero``)."""
         if self.env is None:
             return {}
-        return {
+        own = {
             "env": self.env.state_dict(),
             "obs": {k: v.clone() for k, v in self.obs.items()},
             "tracker": self.tracker.state_dict(),
         }
+        return {"ranks": gather_to_rank_zero(own)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
             return
         if self.env is None:
             raise RuntimeError("OnPolicyDataModule.load_state_dict needs setup() to have built the env first")
-        self.env.load_state_dict(state["env"])
-        self.obs = {k: v.to(self.env.device) for k, v in state["obs"].items()}
-        self.tracker.load_state_dict(state["tracker"])
+        if self.global_rank >= len(state["ranks"]):
+            return  # written by fewer ranks: this rank keeps its fresh env (seed + rank)
+        own = state["ranks"][self.global_rank]
+        self.env.load_state_dict(own["env"])
+        self.obs = {k: v.to(self.env.device) for k, v in own["obs"].items()}
+        self.tracker.load_state_dict(own["tracker"])
 
     def teardown(self, stage: str | None = None) -> None:
         if self.env is not None:
             self.env.close()
-            self.env = None
             self.env = None

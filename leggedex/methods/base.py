@@ -11,16 +11,24 @@ wraps the model (``configure_model``), so a mismatch fails with one message befo
 
 Checkpoints carry, beside Lightning's own content, the method's class, the env's observation spec (so a
 checkpoint can be loaded without an env) and the RNG states (so a resumed run continues bit-exactly).
+
+Data-parallel (Lightning DDP): each rank samples its own action noise and mini-batch order (torch seeded with
+the global seed + rank before the networks are built; DDP then broadcasts rank 0's initial weights). DDP
+averages the gradients of every ``manual_backward`` (see ``backward_loss``). Checkpoints hold every rank's RNG
+states, in rank order; on resume a rank takes its own entry when the checkpoint has one.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 import torch
+import torch.distributed as dist
+from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch import LightningModule
 
 from leggedex.envs.vec_env import Obs, ObsSpec
@@ -74,6 +82,20 @@ def set_numpy_rng_state(state: dict[str, Any]) -> None:
     np.random.set_state((state["name"], keys, state["pos"], state["has_gauss"], state["cached"]))
 
 
+def gather_to_rank_zero(obj: Any) -> list[Any]:
+    """Every rank's ``obj`` in rank order on global rank 0 (the rank that writes checkpoints), ``[]`` elsewhere.
+
+    Tensors are moved to the CPU first. Under ``torch.distributed`` this is a collective: every rank must call
+    it at the same point (Lightning builds a checkpoint on every rank and writes it from rank 0).
+    """
+    obj = move_data_to_device(obj, "cpu")
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return [obj]
+    gathered: list[Any] | None = [None] * dist.get_world_size() if dist.get_rank() == 0 else None
+    dist.gather_object(obj, gathered, dst=0)
+    return gathered if gathered is not None else []
+
+
 class OnPolicyMethod(LightningModule):
     """Base class of on-policy methods; see the module docstring."""
 
@@ -116,6 +138,9 @@ class OnPolicyMethod(LightningModule):
         datamodule = self.trainer.datamodule
         if datamodule is None or getattr(datamodule, "env", None) is None:
             raise RuntimeError(f"{type(self).__name__} needs a datamodule that builds an env (OnPolicyDataModule)")
+        if self.trainer.world_size > 1:
+            # ranks sharing one seed would draw the same action noise for env i of every rank
+            torch.manual_seed(int(os.environ.get("PL_GLOBAL_SEED", 0)) + self.global_rank)
         self.build(datamodule.env.obs_spec)
 
     def on_fit_start(self) -> None:
@@ -137,7 +162,12 @@ class OnPolicyMethod(LightningModule):
         raise NotImplementedError
 
     def backward_loss(self, loss: torch.Tensor) -> None:
-        """``manual_backward`` under a Trainer (so DDP averages gradients), plain ``backward`` without one."""
+        """``manual_backward`` under a Trainer, plain ``backward`` without one.
+
+        Under DDP, ``manual_backward`` arms the DDP reducer, whose hooks on the parameters average the gradients
+        over ranks during this backward, although the networks are called directly rather than through the
+        DDP-wrapped forward. A plain ``loss.backward()`` there would leave every rank with its own gradients.
+        """
         if self._trainer is not None:
             self.manual_backward(loss)
         else:
@@ -163,12 +193,12 @@ class OnPolicyMethod(LightningModule):
         checkpoint["leggedex"] = {
             "method": self.method_name(),
             "obs_spec": self.obs_spec.to_dict() if self.obs_spec is not None else None,
-            "rng": {
+            "rng": gather_to_rank_zero({
                 "torch": torch.get_rng_state(),
                 "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
                 "numpy": numpy_rng_state(),
                 "python": random.getstate(),
-            },
+            }),
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -182,7 +212,9 @@ class OnPolicyMethod(LightningModule):
             )
         if extra["obs_spec"] is not None:
             self.build(ObsSpec.from_dict(extra["obs_spec"]))
-        rng = extra["rng"]
+        if self.global_rank >= len(extra["rng"]):
+            return  # written by fewer ranks: this one keeps its own seed
+        rng = extra["rng"][self.global_rank]
         torch.set_rng_state(rng["torch"])
         if rng["cuda"] and torch.cuda.is_available() and len(rng["cuda"]) == torch.cuda.device_count():
             torch.cuda.set_rng_state_all(rng["cuda"])

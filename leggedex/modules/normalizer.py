@@ -7,6 +7,9 @@ so that data-parallel ranks never drift apart:
 2. ``commit()`` folds the pending sums into the running mean/variance once per iteration. Under
    ``torch.distributed`` the pending sums of all ranks are all-reduced first (one collective), so every rank
    folds in the same numbers and keeps identical statistics.
+
+The pending sums are a plain tensor, not a buffer: DDP broadcasts rank 0's buffers at every forward, which
+would replace every other rank's pending sums with rank 0's before they are reduced.
 """
 
 from __future__ import annotations
@@ -27,8 +30,9 @@ class EmpiricalNormalizer(nn.Module):
         self.register_buffer("mean", torch.zeros(size))
         self.register_buffer("var", torch.ones(size))
         self.register_buffer("count", torch.zeros((), dtype=torch.float64))
-        # pending sums, float64 so that millions of samples add up exactly enough
-        self.register_buffer("_pending", torch.zeros(2 * size + 1, dtype=torch.float64), persistent=False)
+        # pending (count, sum, sum of squares) since the last commit, float64 so that millions of samples add up
+        # exactly enough; created on the device of the first observed batch
+        self._pending: torch.Tensor | None = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.mean) / (self.var.sqrt() + self.eps)
@@ -38,14 +42,19 @@ class EmpiricalNormalizer(nn.Module):
         if self.until is not None and self.count >= self.until:
             return
         x = x.reshape(-1, self.size).to(torch.float64)
+        if self._pending is None:
+            self._pending = torch.zeros(2 * self.size + 1, dtype=torch.float64, device=x.device)
         self._pending[0] += x.shape[0]
         self._pending[1 : 1 + self.size] += x.sum(dim=0)
         self._pending[1 + self.size :] += x.square().sum(dim=0)
 
     @torch.no_grad()
     def commit(self) -> None:
-        pending = self._pending.clone()
-        self._pending.zero_()
+        if self._pending is None:  # nothing observed on this rank: it still takes part in the reduction
+            pending = torch.zeros(2 * self.size + 1, dtype=torch.float64, device=self.mean.device)
+        else:  # a clone is a normal tensor; the pending sums were created under inference_mode
+            pending = self._pending.clone()
+        self._pending = None
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             dist.all_reduce(pending)
         n = pending[0]
