@@ -44,7 +44,7 @@ def task_runner(env: LeggedLocomotion, action_std: float):
 
 
 def measure(num_envs: int, seconds: float, iterations: int, torch_threads: int) -> dict:
-    torch.set_num_threads(torch_threads)
+    torch.set_num_threads(1)  # while stepping, as OnPolicyDataModule(collection_threads=1) does in training
     result: dict = {"num_envs": num_envs}
     with torch.inference_mode():
         env = LeggedLocomotion(num_envs, seed=0)
@@ -66,9 +66,11 @@ def measure(num_envs: int, seconds: float, iterations: int, torch_threads: int) 
     times = []
     for i in range(iterations + 1):
         start = time.perf_counter()
+        torch.set_num_threads(1)
         rollout = collect_rollout(env, method, obs, tracker)
         obs = rollout.last_obs
         collect = time.perf_counter() - start
+        torch.set_num_threads(torch_threads)
         method.learn(rollout, optimizer)
         if i > 0:  # the first iteration warms up
             times.append((collect, time.perf_counter() - start))
@@ -85,7 +87,7 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[256, 1024, 4096])
     parser.add_argument("--seconds", type=float, default=4.0, help="measured seconds per runner (raw and task)")
     parser.add_argument("--iterations", type=int, default=3, help="measured PPO iterations")
-    parser.add_argument("--torch-threads", type=int, default=2)
+    parser.add_argument("--torch-threads", type=int, default=2, help="torch threads of the update")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:

@@ -152,3 +152,17 @@ def test_heading_mode_turns_toward_the_commanded_heading() -> None:
     commands.heading[:] = torch.tensor([1.0, -1.0, 3.0])
     commands.update_heading(torch.tensor([0.0, 0.0, -3.0]))  # the last one is closer the other way round
     assert torch.allclose(commands.command[:, 2], torch.tensor([0.5, -0.5, -0.5 * (2 * torch.pi - 6.0)]))
+
+
+def test_a_model_with_other_joints_is_refused_with_the_names(tmp_path) -> None:
+    from leggedex.envs.backends import GO2_MODEL_PATH
+
+    renamed = tmp_path / "go2_renamed.xml"
+    renamed.write_text(GO2_MODEL_PATH.read_text().replace("FL_hip_joint", "FL_abduction_joint"))
+    with pytest.raises(ValueError, match=r"missing \['FL_hip'\], unexpected \['FL_abduction'\]"):
+        make_env(model_path=str(renamed))
+    with pytest.raises(ValueError, match=r"\(12\) do not match dof_names .* \(11\)"):
+        make_env(dof_names=GO2_ORDER[:11])
+
+
+GO2_ORDER = tuple(f"{leg}_{joint}" for leg in ("FL", "FR", "RL", "RR") for joint in ("hip", "thigh", "calf"))

@@ -33,6 +33,24 @@ from leggedex.envs.locomotion.rewards import REWARD_TERMS
 from leggedex.envs.vec_env import Obs, VecEnv
 
 
+GO2_DOF_NAMES: tuple[str, ...] = tuple(
+    f"{leg}_{joint}" for leg in ("FL", "FR", "RL", "RR") for joint in ("hip", "thigh", "calf")
+)
+
+
+def check_dof_names(model_names: list[str], expected: tuple[str, ...] | list[str]) -> None:
+    """The model's actuated joints must be exactly ``expected``, in that order (the policy's action layout)."""
+    if list(model_names) == list(expected):
+        return
+    missing = [n for n in expected if n not in model_names]
+    extra = [n for n in model_names if n not in expected]
+    raise ValueError(
+        f"the model's actuated joints {list(model_names)} ({len(model_names)}) do not match dof_names "
+        f"{list(expected)} ({len(expected)}): missing {missing}, unexpected {extra}"
+        + ("" if missing or extra else ", same names in another order")
+    )
+
+
 def policy_layout(cfg: ObservationConfig, num_dofs: int) -> ObsLayout:
     return ObsLayout((
         ObsTerm("command", 3, (cfg.lin_vel_scale, cfg.lin_vel_scale, cfg.ang_vel_scale)),
@@ -55,6 +73,7 @@ class LeggedLocomotion(VecEnv):
         num_envs, seed, device: see ``VecEnv``; the physics runs on the backend's device (CPU for MuJoCo).
         backend: simulator; ``"mujoco"`` is ``mujoco.batch.Batch`` on a CPU thread pool.
         model_path: robot MJCF (default: the project's Go2).
+        dof_names: the actuated joints the policy drives, in action order; the model must match exactly.
         num_threads: physics threads (0: all cores).
         episode_length_s, decimation: episode limit and physics steps per policy step (sim dt from the model).
         action_scale, clip_actions: joint target = default + action_scale * clip(action).
@@ -70,6 +89,7 @@ class LeggedLocomotion(VecEnv):
         *,
         backend: Literal["mujoco"] = "mujoco",
         model_path: str | None = None,
+        dof_names: tuple[str, ...] = GO2_DOF_NAMES,
         num_threads: int = 0,
         episode_length_s: float = 20.0,
         decimation: int = 4,
@@ -94,6 +114,7 @@ class LeggedLocomotion(VecEnv):
         if backend != "mujoco":
             raise ValueError(f"unknown backend {backend!r}; available: 'mujoco'")
         self.sim: SimBackend = MujocoBatchBackend(num_envs, model_path, num_threads=num_threads, substeps=decimation)
+        check_dof_names(self.sim.dof_names, dof_names)
         # the task computes where the physics lives; the rollout loop moves tensors to the policy's device
         super().__init__(num_envs, seed, self.sim.device)
         self.step_dt = self.sim.policy_dt
