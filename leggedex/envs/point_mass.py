@@ -75,15 +75,8 @@ class PointMassReach(VecEnv):
         return tuple(f"rew_{name}" for name in self.reward_scales)
 
     # ----------------------------------------------------------------------------------------------- stepping
-    def reset(self) -> Obs:
-        self._reset_envs(torch.arange(self.num_envs, device=self.device))
-        if self.random_initial_episode_length:
-            self.episode_length_buf.random_(0, self.max_episode_length, generator=self.generator)
-        return self.get_observations()
-
     def step(self, actions: torch.Tensor) -> tuple[Obs, torch.Tensor, torch.Tensor, dict[str, Any]]:
-        if actions.shape != (self.num_envs, self.num_actions):
-            raise ValueError(f"actions must have shape {(self.num_envs, self.num_actions)}, got {tuple(actions.shape)}")
+        self.check_actions(actions)
         self.last_actions.copy_(self.actions)
         self.actions.copy_(actions.clamp(-1.0, 1.0))
         distance_before = (self.goal - self.position).norm(dim=1)

@@ -81,6 +81,7 @@ class VecEnv(ABC):
     device: torch.device
     episode_length_buf: torch.Tensor
     episode_keys: tuple[str, ...] = ()
+    random_initial_episode_length: bool = False
 
     def __init__(self, num_envs: int, seed: int, device: str | torch.device) -> None:
         if not isinstance(num_envs, int) or num_envs <= 0:
@@ -100,9 +101,24 @@ class VecEnv(ABC):
     def obs_spec(self) -> ObsSpec:
         return ObsSpec(groups=dict(self.obs_groups), num_actions=self.num_actions)
 
-    @abstractmethod
     def reset(self) -> Obs:
-        """Reset every env and return the first observations."""
+        """Reset every env and return the first observations.
+
+        With ``random_initial_episode_length`` the episode counters start spread over the episode, so that
+        envs do not all time out together (legged_gym's trick for smooth statistics and rollouts).
+        """
+        self._reset_envs(torch.arange(self.num_envs, device=self.device))
+        if self.random_initial_episode_length:
+            self.episode_length_buf.random_(0, self.max_episode_length, generator=self.generator)
+        return self.get_observations()
+
+    @abstractmethod
+    def _reset_envs(self, ids: torch.Tensor) -> None:
+        """Start new episodes in the envs ``ids``."""
+
+    def check_actions(self, actions: torch.Tensor) -> None:
+        if actions.shape != (self.num_envs, self.num_actions):
+            raise ValueError(f"actions must have shape {(self.num_envs, self.num_actions)}, got {tuple(actions.shape)}")
 
     @abstractmethod
     def step(self, actions: torch.Tensor) -> tuple[Obs, torch.Tensor, torch.Tensor, dict[str, Any]]:

@@ -178,15 +178,8 @@ class LeggedLocomotion(VecEnv):
         return tuple(f"rew_{name}" for name in self.reward_terms) + ("max_command_x", "sim_failures")
 
     # ------------------------------------------------------------------------------------------- stepping
-    def reset(self) -> Obs:
-        self._reset_envs(torch.arange(self.num_envs, device=self.device))
-        if self.random_initial_episode_length:
-            self.episode_length_buf.random_(0, self.max_episode_length, generator=self.generator)
-        return self.get_observations()
-
     def step(self, actions: torch.Tensor) -> tuple[Obs, torch.Tensor, torch.Tensor, dict[str, Any]]:
-        if actions.shape != (self.num_envs, self.num_actions):
-            raise ValueError(f"actions must have shape {(self.num_envs, self.num_actions)}, got {tuple(actions.shape)}")
+        self.check_actions(actions)
         self.last_last_actions.copy_(self.last_actions)
         self.last_actions.copy_(self.actions)
         self.actions.copy_(actions.to(self.device).clamp(-self.clip_actions, self.clip_actions))
