@@ -1,6 +1,7 @@
-"""Data-parallel throughput on CPU: the quickstart task on 1 process against 2 DDP processes (gloo), side by side.
+"""Data-parallel throughput on CPU: a task on 1 process against 2 DDP processes (gloo), side by side.
 
-Runs the user's command, ``leggedex fit --config configs/quickstart.yaml``, once as it is and once with
+Runs the user's command, ``leggedex fit --config <config>`` (default: configs/quickstart.yaml), once as it is
+(plus ``--extra``) and once with (plus ``--extra`` and ``--ddp-extra``)
 ``--trainer.strategy ddp --trainer.devices 2``, alternating for ``--rounds`` rounds so that machine noise hits
 both alike. Every process steps ``--num-envs`` envs with one torch thread (the config's ``torch_threads``), so
 2 processes collect twice the data per iteration. Reads ``Perf/total_fps`` (env steps of all ranks per second
@@ -8,6 +9,8 @@ of iteration) through a CSV logger and reports its median over the iterations af
 and each run's wall time including start-up.
 
     python scripts/bench_ddp.py --num-envs 256 1024 --iterations 60 --rounds 2
+    python scripts/bench_ddp.py --config configs/go2_flat.yaml --num-envs 256 --iterations 20 --rounds 1 \
+        --ddp-extra="--data.env.init_args.num_threads 1"     # one physics thread per process on 2 cores
 """
 
 from __future__ import annotations
@@ -23,14 +26,14 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-CONFIG = REPO / "configs" / "quickstart.yaml"
 WARMUP = 5
 
 
-def run(devices: int, num_envs: int, iterations: int, log_dir: Path) -> tuple[list[float], float]:
+def run(config: Path, devices: int, num_envs: int, iterations: int, log_dir: Path, extra: list[str]
+        ) -> tuple[list[float], float]:
     """One fit; returns the logged Perf/total_fps of the iterations after the warm-up, and the wall time."""
     command = [
-        sys.executable, "-m", "leggedex.cli", "fit", "--config", str(CONFIG),
+        sys.executable, "-m", "leggedex.cli", "fit", "--config", str(config), *extra,
         "--trainer.max_epochs", str(iterations), "--data.num_envs", str(num_envs),
         "--trainer.logger", "lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir", str(log_dir),
         "--trainer.logger.name", "bench", "--trainer.logger.version", f"processes_{devices}",
@@ -54,11 +57,14 @@ def main() -> None:
     parser.add_argument("--num-envs", type=int, nargs="+", default=[256], help="envs per process")
     parser.add_argument("--iterations", type=int, default=60)
     parser.add_argument("--rounds", type=int, default=2, help="alternating 1-process / 2-process runs")
+    parser.add_argument("--config", type=Path, default=REPO / "configs" / "quickstart.yaml")
+    parser.add_argument("--extra", default="", help="overrides for both runs, one string")
+    parser.add_argument("--ddp-extra", default="", help="overrides for the 2-process run only, one string")
     args = parser.parse_args()
     if args.iterations <= WARMUP:
         parser.error(f"--iterations must exceed the {WARMUP} warm-up iterations")
 
-    print(f"{os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.2f} before), {args.iterations} iterations x "
+    print(f"{args.config.name}: {os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.2f} before), {args.iterations} iterations x "
           f"{args.rounds} rounds, one torch thread per process; median env steps/s of all processes over iterations "
           f"{WARMUP + 1}-{args.iterations}")
     print("| envs per process | 1 process steps/s | 2 processes steps/s | ratio | wall 1 process | wall 2 processes |")
@@ -69,7 +75,8 @@ def main() -> None:
         for _ in range(args.rounds):
             for devices in (1, 2):
                 with tempfile.TemporaryDirectory() as log_dir:
-                    run_fps, run_wall = run(devices, num_envs, args.iterations, Path(log_dir))
+                    extra = args.extra.split() + (args.ddp_extra.split() if devices > 1 else [])
+                    run_fps, run_wall = run(args.config, devices, num_envs, args.iterations, Path(log_dir), extra)
                 fps[devices] += run_fps
                 wall[devices].append(run_wall)
         med = {devices: statistics.median(values) for devices, values in fps.items()}

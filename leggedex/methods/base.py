@@ -201,6 +201,21 @@ class OnPolicyMethod(LightningModule):
             }),
         }
 
+    def check_checkpoint_shapes(self, state_dict: dict[str, torch.Tensor]) -> None:
+        """Raise one ``ValueError`` naming every tensor whose shape differs between a checkpoint and this method."""
+        own = self.state_dict()
+        mismatched = [
+            f"{name}: {tuple(value.shape)} in the checkpoint, {tuple(own[name].shape)} here"
+            for name, value in state_dict.items()
+            if name in own and hasattr(value, "shape") and tuple(value.shape) != tuple(own[name].shape)
+        ]
+        if mismatched:
+            raise ValueError(
+                f"the checkpoint does not fit {type(self).__name__} as configured ({len(mismatched)} tensor(s) differ "
+                f"in shape): " + "; ".join(mismatched[:6]) + ("; ..." if len(mismatched) > 6 else "")
+                + ". Use the network sizes and observation groups the checkpoint was written with."
+            )
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         extra = checkpoint.get("leggedex")
         if extra is None:
@@ -212,6 +227,7 @@ class OnPolicyMethod(LightningModule):
             )
         if extra["obs_spec"] is not None:
             self.build(ObsSpec.from_dict(extra["obs_spec"]))
+        self.check_checkpoint_shapes(checkpoint.get("state_dict") or {})
         if self.global_rank >= len(extra["rng"]):
             return  # written by fewer ranks: this one keeps its own seed
         rng = extra["rng"][self.global_rank]

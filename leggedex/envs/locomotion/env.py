@@ -342,6 +342,53 @@ class LeggedLocomotion(VecEnv):
         self.commands.fixed = commands
         self._evaluating = commands is not None
 
+    def deploy_contract(self) -> dict[str, Any]:
+        """What a robot-side loop needs to feed the exported policy and apply its actions (JSON-ready).
+
+        Observation groups are listed term by term in assembly order (``start``/``size`` slice, ``scale``
+        applied to the raw value); ``policy`` is read with no noise on a robot. An action ``a`` (clipped to
+        ``+-clip_actions``) becomes the joint position target ``default_joint_pos + action_scale * a`` for
+        ``joint_names`` in order, tracked by a PD loop with ``kp``/``kd`` (nominal gains, no randomization).
+        """
+        def plain(value: Any) -> Any:  # tuples -> lists, so that the contract equals its JSON round trip
+            if isinstance(value, (tuple, list)):
+                return [plain(v) for v in value]
+            if isinstance(value, dict):
+                return {k: plain(v) for k, v in value.items()}
+            return value
+
+        def floats(values: torch.Tensor) -> list[float]:  # float32 values written as their shortest decimals
+            return [float(f"{float(v):.7g}") for v in values.cpu()]
+
+        layouts = {"policy": self.policy_layout, "critic": self.critic_layout}
+        return {
+            "env": f"{type(self).__module__}.{type(self).__qualname__}",
+            "observations": {
+                name: {"size": layout.size, "terms": plain(layout.describe())} for name, layout in layouts.items()
+            },
+            "observation_clip": float(self.obs_cfg.clip),
+            "observation_units": {
+                "command": "commanded (lin_vel_x m/s, lin_vel_y m/s, yaw rate rad/s), body frame",
+                "projected_gravity": "unit gravity vector in the base frame",
+                "base_ang_vel": "base angular velocity, rad/s, base frame",
+                "dof_pos": "joint position - default_joint_pos, rad, joint_names order",
+                "dof_vel": "joint velocity, rad/s, joint_names order",
+                "last_action": "the previous action after clipping (zeros after a reset)",
+                "base_lin_vel": "base linear velocity, m/s, base frame (critic only)",
+            },
+            "num_actions": int(self.num_actions),
+            "joint_names": list(self.sim.dof_names),
+            "default_joint_pos": floats(self.default_dof_pos),
+            "action_scale": float(self.action_scale),
+            "clip_actions": float(self.clip_actions),
+            "kp": floats(self.sim.kp),
+            "kd": floats(self.sim.kd),
+            "torque_limits": floats(self.sim.torque_limits),
+            "control_dt": float(self.step_dt),
+            "sim_dt": float(self.sim.sim_dt),
+            "decimation": int(self.sim.substeps),
+        }
+
     # ------------------------------------------------------------------------------------------ observing
     def observation_terms(self) -> dict[str, torch.Tensor]:
         return {

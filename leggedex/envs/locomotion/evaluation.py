@@ -40,7 +40,8 @@ def evaluate_locomotion(
 
     - ``error_vx``, ``error_vy``, ``error_yaw``: |mean measured velocity - command| after ``settle_s``
       (body frame), averaged over envs;
-    - ``fall_rate``: share of envs whose episode terminated;
+    - ``fall_rate``: share of envs whose episode terminated, ``survival_rate`` = 1 - ``fall_rate``;
+    - ``mean_return``: reward summed over the run until an env's first termination, averaged over envs;
     - ``base_height_median`` (m), ``body_contact_fraction``: share of samples with a non-foot body on the ground;
     - ``min_foot_air_fraction``: the least-lifted foot's share of samples in the air.
     """
@@ -58,10 +59,12 @@ def evaluate_locomotion(
     vel_sum = torch.zeros(n, 3, device=env.device)
     vel_count = torch.zeros(n, device=env.device)
     fell = torch.zeros(n, dtype=torch.bool, device=env.device)
+    returns = torch.zeros(n, device=env.device)
     heights, body_contact, foot_air = [], [], []
     for t in range(steps):
-        obs, _, dones, extras = env.step(policy(obs))
+        obs, rewards, dones, extras = env.step(policy(obs))
         alive = ~fell
+        returns += rewards * alive
         fell |= dones & ~extras["time_outs"]
         if t >= settle:
             measured = torch.cat([env.base_lin_vel[:, :2], env.base_ang_vel[:, 2:3]], dim=1)
@@ -84,6 +87,8 @@ def evaluate_locomotion(
             "error_vy": float(error[valid, 1].mean()) if valid.any() else float("nan"),
             "error_yaw": float(error[valid, 2].mean()) if valid.any() else float("nan"),
             "fall_rate": float(fell[ids].float().mean()),
+            "survival_rate": 1.0 - float(fell[ids].float().mean()),
+            "mean_return": float(returns[ids].mean()),
             "base_height_median": float(height[:, ids].median()),
             "body_contact_fraction": float(contact[:, ids].mean()),
             "min_foot_air_fraction": float(air[:, ids].mean(dim=(0, 1)).min()),

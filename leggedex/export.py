@@ -1,0 +1,226 @@
+"""``leggedex export``: the deterministic deploy policy as TorchScript and ONNX, plus a deploy contract.
+
+    leggedex export --config configs/go2_flat.yaml --ckpt_path logs/go2_flat/<run>/checkpoints/last.ckpt [--out DIR]
+
+writes to ``DIR`` (default ``<run>/exports/<checkpoint stem>/``):
+
+- ``policy.pt``: TorchScript, ``actions = policy(*inputs)``;
+- ``policy.onnx``: ONNX (opset 17), one input per observation group the method reads (``policy_inputs()``,
+  named after the group), output ``actions``; the batch dimension is dynamic;
+- ``deploy.json``: the deploy contract (observation layout, joint order, default pose, action scale, PD gains,
+  control period, clip values); see docs/deploy.md.
+
+Both files hold ``method.inference_policy`` with the method's observation normalization folded in: they take
+raw observations exactly as the env assembles them. Nothing here knows a particular method: a method exports
+through ``policy_inputs()`` and ``inference_policy(*inputs)`` only. Arguments that this command does not know
+(``--data.env.init_args.num_threads 1``, ...) are passed to the config parser as overrides.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from leggedex.cli import run_dir_of_checkpoint
+from leggedex.envs.vec_env import VecEnv
+from leggedex.methods.base import OnPolicyMethod
+
+CONTRACT_FORMAT = "leggedex-deploy-contract/1"
+ONNX_OPSET = 17
+
+
+# ------------------------------------------------------------------------------------------------- loading
+def load_method(config_args: list[str], ckpt_path: str | Path) -> tuple[Any, OnPolicyMethod]:
+    """Parse a training config (plus overrides) without running anything and load ``ckpt_path`` into its method.
+
+    Returns the LightningCLI (for ``cli.datamodule.env_factory``) and the method in eval mode on the CPU. A
+    checkpoint written by another method is refused with both names before the method is constructed.
+    """
+    from leggedex.cli import LeggedexCLI
+
+    ckpt_path = Path(ckpt_path)
+    if not ckpt_path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {ckpt_path}")
+    cli = LeggedexCLI(args=[*config_args, "--trainer.logger", "false"], run=False, save_config_callback=None)
+    method_type = type(cli.model)
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
+    written_by = (checkpoint.get("leggedex") or {}).get("method")
+    if written_by is None:
+        raise ValueError(f"{ckpt_path} was not written by a leggedex method (no 'leggedex' entry)")
+    if written_by != method_type.method_name():
+        raise ValueError(
+            f"checkpoint {ckpt_path} was written by method {written_by} but the config's method is "
+            f"{method_type.method_name()}; use the config of the method that wrote it"
+        )
+    method = method_type.load_from_checkpoint(ckpt_path, map_location="cpu")
+    method.eval()
+    return cli, method
+
+
+def build_env(cli: Any, num_envs: int, seed: int, evaluation: bool = True) -> VecEnv:
+    """The config's env on the CPU; with ``evaluation`` and an env that supports it, episodes start at step 0."""
+    factory = cli.datamodule.env_factory
+    kwargs: dict[str, Any] = {}
+    try:
+        accepts = "random_initial_episode_length" in inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        accepts = False
+    if evaluation and accepts:
+        kwargs["random_initial_episode_length"] = False
+    return factory(num_envs, seed, "cpu", **kwargs)
+
+
+def check_policy_fits_env(method: OnPolicyMethod, env: VecEnv, ckpt_path: str | Path = "the checkpoint") -> None:
+    """Raise a ``ValueError`` naming every observation group or action size that differs between the two."""
+    spec = method.obs_spec
+    if spec is None:
+        raise ValueError(f"{ckpt_path} holds no observation spec; was it written before the method was built?")
+    env_groups = env.obs_groups
+    problems = []
+    for group in method.policy_inputs():
+        if group not in env_groups:
+            problems.append(f"group '{group}' is missing in the env (it has {sorted(env_groups)})")
+        elif env_groups[group] != spec.groups.get(group):
+            problems.append(f"group '{group}' has size {spec.groups.get(group)} in the checkpoint but "
+                            f"{env_groups[group]} in the env")
+    if env.num_actions != spec.num_actions:
+        problems.append(f"{spec.num_actions} actions in the checkpoint but {env.num_actions} in the env")
+    if problems:
+        raise ValueError(f"{ckpt_path} does not fit the env of this config ({type(env).__name__}): "
+                         + "; ".join(problems) + ". Use the config the checkpoint was trained with.")
+
+
+# --------------------------------------------------------------------------------------------- the policy
+class DeployPolicy(nn.Module):
+    """``forward(*inputs) = method.inference_policy(*inputs)``: the module that is traced and exported."""
+
+    def __init__(self, method: OnPolicyMethod) -> None:
+        super().__init__()
+        # the method's networks are registered here (so tracing finds their parameters and buffers); the
+        # LightningModule itself is kept out of the module tree, where tracing would touch its Trainer properties
+        self.parts = nn.ModuleList(list(method.children()))
+        self._method = (method,)
+        self.input_names = tuple(method.policy_inputs())
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        return self._method[0].inference_policy(*inputs)
+
+
+def example_inputs(method: OnPolicyMethod, batch: int = 1) -> tuple[torch.Tensor, ...]:
+    spec = method.obs_spec
+    return tuple(torch.zeros(batch, spec.groups[group]) for group in method.policy_inputs())
+
+
+def export_torchscript(method: OnPolicyMethod, path: Path) -> None:
+    policy = DeployPolicy(method).eval()
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        traced = torch.jit.trace(policy, example_inputs(method, batch=2), check_trace=True)
+        traced.save(str(path))
+
+
+def export_onnx(method: OnPolicyMethod, path: Path, opset: int = ONNX_OPSET) -> None:
+    policy = DeployPolicy(method).eval()
+    names = list(policy.input_names)
+    axes = {name: {0: "batch"} for name in [*names, "actions"]}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        # the TorchScript-based exporter: an MLP needs nothing more, and it needs no onnxscript
+        torch.onnx.export(policy, example_inputs(method, batch=2), str(path), dynamo=False, opset_version=opset,
+                          input_names=names, output_names=["actions"], dynamic_axes=axes)
+
+
+# ------------------------------------------------------------------------------------------- the contract
+def deploy_contract(method: OnPolicyMethod, env: VecEnv, ckpt_path: str | Path | None = None) -> dict[str, Any]:
+    """The deploy contract: the exported files' inputs and outputs plus what the env says a robot loop needs.
+
+    ``env.deploy_contract()`` is used when the env has one (``LeggedLocomotion``); otherwise only sizes and the
+    control period are known.
+    """
+    spec = method.obs_spec
+    if hasattr(env, "deploy_contract"):
+        env_contract = env.deploy_contract()
+    else:
+        env_contract = {
+            "env": f"{type(env).__module__}.{type(env).__qualname__}",
+            "observations": {name: {"size": int(size)} for name, size in env.obs_groups.items()},
+            "num_actions": int(env.num_actions),
+            "control_dt": float(env.step_dt),
+        }
+    inputs = []
+    for group in method.policy_inputs():
+        entry: dict[str, Any] = {"name": group, "size": int(spec.groups[group])}
+        terms = env_contract.get("observations", {}).get(group, {}).get("terms")
+        if terms is not None:
+            entry["terms"] = terms
+        inputs.append(entry)
+    contract = {
+        "format": CONTRACT_FORMAT,
+        "method": method.method_name(),
+        "checkpoint": str(ckpt_path) if ckpt_path is not None else None,
+        "files": {"torchscript": "policy.pt", "onnx": "policy.onnx"},
+        "inputs": inputs,
+        "outputs": [{"name": "actions", "size": int(spec.num_actions)}],
+        "normalization": "folded into the exported policy: feed raw observations as the env assembles them",
+        "env": env_contract,
+    }
+    return json.loads(json.dumps(contract))  # plain JSON types, so that it equals what read_contract returns
+
+
+def write_contract(contract: dict[str, Any], path: Path) -> None:
+    path.write_text(json.dumps(contract, indent=2) + "\n")
+
+
+def read_contract(path: Path) -> dict[str, Any]:
+    contract = json.loads(Path(path).read_text())
+    if contract.get("format") != CONTRACT_FORMAT:
+        raise ValueError(f"{path} is not a leggedex deploy contract (format {contract.get('format')!r}, "
+                         f"expected {CONTRACT_FORMAT!r})")
+    return contract
+
+
+def default_out_dir(ckpt_path: str | Path) -> Path:
+    ckpt_path = Path(ckpt_path)
+    run_dir = run_dir_of_checkpoint(str(ckpt_path))
+    base = run_dir if run_dir is not None else ckpt_path.resolve().parent
+    return base / "exports" / ckpt_path.stem
+
+
+def export(config_args: list[str], ckpt_path: str | Path, out_dir: str | Path | None = None) -> Path:
+    """Load, check against the config's env, and write ``policy.pt``, ``policy.onnx``, ``deploy.json``."""
+    cli, method = load_method(config_args, ckpt_path)
+    env = build_env(cli, num_envs=1, seed=0)
+    try:
+        check_policy_fits_env(method, env, ckpt_path)
+        contract = deploy_contract(method, env, ckpt_path)
+    finally:
+        env.close()
+    out = Path(out_dir) if out_dir is not None else default_out_dir(ckpt_path)
+    out.mkdir(parents=True, exist_ok=True)
+    export_torchscript(method, out / "policy.pt")
+    export_onnx(method, out / "policy.onnx")
+    write_contract(contract, out / "deploy.json")
+    return out
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="leggedex export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", action="append", required=True, help="training config (repeatable)")
+    p.add_argument("--ckpt_path", required=True, help="checkpoint to export")
+    p.add_argument("--out", type=Path, default=None, help="output folder (default: <run>/exports/<ckpt stem>/)")
+    return p
+
+
+def main(argv: list[str]) -> None:
+    args, overrides = parser().parse_known_args(argv)
+    config_args = [item for path in args.config for item in ("--config", path)] + overrides
+    out = export(config_args, args.ckpt_path, args.out)
+    print(f"wrote {out / 'policy.pt'}, {out / 'policy.onnx'} and {out / 'deploy.json'}")

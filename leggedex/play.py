@@ -1,0 +1,162 @@
+"""``leggedex play``: evaluate a checkpoint's deterministic policy and print a markdown table.
+
+    leggedex play --config configs/go2_flat.yaml --ckpt_path logs/go2_flat/<run>/checkpoints/last.ckpt \\
+        [--num_envs 600] [--duration 10] [--commands "[[0.5,0,0],[1.0,0,0]]"] [--json eval.json]
+
+The env is built from the config's ``data.env`` (same task, same robot) on the CPU. A velocity-tracking env
+(``LeggedLocomotion``) holds each command with ``num_envs / len(commands)`` robots, without observation noise
+and without pushes (domain randomization stays as configured), and reports per command the velocity tracking
+errors (after ``--settle`` seconds), the survival rate, the mean return, the base height and gait numbers
+(``evaluate_locomotion``). Any other env is run for ``--duration`` seconds and reports survival and mean return.
+The results are also written as JSON (default: next to the checkpoint, ``<ckpt stem>_play.json``).
+
+The policy is ``method.inference_policy(*obs[g] for g in method.policy_inputs())``, so any method plays.
+Arguments that this command does not know (``--data.env.init_args.num_threads 1``, ...) are passed to the config
+parser as overrides. Video is not recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from leggedex.envs.vec_env import Obs, VecEnv
+from leggedex.export import build_env, check_policy_fits_env, load_method
+from leggedex.methods.base import OnPolicyMethod
+
+Policy = Callable[[Obs], torch.Tensor]
+
+
+def method_policy(method: OnPolicyMethod) -> Policy:
+    groups = method.policy_inputs()
+    return lambda obs: method.inference_policy(*(obs[group] for group in groups))
+
+
+def parse_commands(text: str | None) -> list[tuple[float, float, float]]:
+    from leggedex.envs.locomotion.evaluation import DEFAULT_COMMANDS
+
+    if text is None:
+        return [tuple(c) for c in DEFAULT_COMMANDS]
+    try:
+        commands = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"--commands must be a JSON list of [vx, vy, yaw] triples, got {text!r}: {error}") from None
+    if (not isinstance(commands, list) or not commands
+            or not all(isinstance(c, list) and len(c) == 3 and all(isinstance(v, (int, float)) for v in c)
+                       for c in commands)):
+        raise ValueError(f"--commands must be a non-empty JSON list of [vx, vy, yaw] triples, got {text!r}")
+    return [tuple(float(v) for v in c) for c in commands]
+
+
+@torch.inference_mode()
+def evaluate_generic(env: VecEnv, policy: Policy, duration_s: float) -> dict[str, dict[str, float]]:
+    """Survival rate and mean return (summed until an env's first termination) over ``duration_s``."""
+    obs = env.reset()
+    returns = torch.zeros(env.num_envs, device=env.device)
+    fell = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
+    for _ in range(int(round(duration_s / env.step_dt))):
+        obs, rewards, dones, extras = env.step(policy(obs))
+        returns += rewards * ~fell
+        time_outs = extras.get("time_outs")
+        fell |= dones & ~time_outs if time_outs is not None else dones
+    return {"all": {"survival_rate": 1.0 - float(fell.float().mean()), "mean_return": float(returns.mean())}}
+
+
+def play(
+    config_args: list[str],
+    ckpt_path: str | Path,
+    num_envs: int = 600,
+    commands: Sequence[Sequence[float]] | None = None,
+    duration_s: float = 10.0,
+    settle_s: float = 2.0,
+    seed: int = 2024,
+) -> dict[str, Any]:
+    """Evaluate ``ckpt_path`` in the config's env; returns ``{"checkpoint", ..., "commands": {name: row}}``."""
+    from leggedex.envs.locomotion.env import LeggedLocomotion
+    from leggedex.envs.locomotion.evaluation import DEFAULT_COMMANDS, evaluate_locomotion
+
+    cli, method = load_method(config_args, ckpt_path)
+    env = build_env(cli, num_envs, seed)
+    try:
+        check_policy_fits_env(method, env, ckpt_path)
+        policy = method_policy(method)
+        report: dict[str, Any] = {"checkpoint": str(ckpt_path), "method": method.method_name(),
+                                  "env": type(env).__name__, "num_envs": num_envs, "seed": seed,
+                                  "duration_s": duration_s}
+        if isinstance(env, LeggedLocomotion):
+            commands = list(commands) if commands is not None else list(DEFAULT_COMMANDS)
+            report["settle_s"] = settle_s
+            report["robots_per_command"] = num_envs // len(commands)
+            report["commands"] = evaluate_locomotion(env, policy, commands, duration_s, settle_s)
+            for row, command in zip(report["commands"].values(), commands):
+                row["command"] = [float(v) for v in command]
+        else:
+            if commands is not None:
+                raise ValueError(f"--commands needs a velocity-tracking env; {type(env).__name__} takes none")
+            report["commands"] = evaluate_generic(env, policy, duration_s)
+    finally:
+        env.close()
+    return report
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    rows = report["commands"]
+    lines = []
+    if "robots_per_command" in report:
+        lines.append(f"{report['robots_per_command']} robots per command, {report['duration_s']:g} s, "
+                     f"velocity averaged after {report['settle_s']:g} s, no observation noise, no pushes")
+        lines.append("| command (vx, vy, yaw) | error vx | error vy | error yaw | survival | mean return "
+                     "| base height median | non-foot contact | least-lifted foot in air |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for row in rows.values():
+            command = "(" + ", ".join(f"{v:.1f}" for v in row["command"]) + ")"
+            lines.append(
+                f"| {command} | {row['error_vx']:.3f} | {row['error_vy']:.3f} | {row['error_yaw']:.3f} "
+                f"| {100 * row['survival_rate']:.1f}% | {row['mean_return']:.2f} | {row['base_height_median']:.3f} m "
+                f"| {100 * row['body_contact_fraction']:.1f}% | {100 * row['min_foot_air_fraction']:.0f}% |")
+    else:
+        lines.append(f"{report['num_envs']} envs, {report['duration_s']:g} s")
+        lines.append("| envs | survival | mean return |")
+        lines.append("| --- | ---: | ---: |")
+        for name, row in rows.items():
+            lines.append(f"| {name} | {100 * row['survival_rate']:.1f}% | {row['mean_return']:.2f} |")
+    return "\n".join(lines)
+
+
+def default_json_path(ckpt_path: str | Path) -> Path:
+    ckpt_path = Path(ckpt_path)
+    return ckpt_path.with_name(f"{ckpt_path.stem}_play.json")
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="leggedex play", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", action="append", required=True, help="training config (repeatable)")
+    p.add_argument("--ckpt_path", required=True, help="checkpoint to evaluate")
+    p.add_argument("--num_envs", type=int, default=600, help="robots in all (split evenly over the commands)")
+    p.add_argument("--commands", default=None,
+                   help='JSON list of [vx, vy, yaw], e.g. "[[0.5,0,0],[1.0,0,0]]" (default: the six of evaluation.py)')
+    p.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    p.add_argument("--settle", type=float, default=2.0, help="seconds before velocities are averaged")
+    p.add_argument("--seed", type=int, default=2024, help="env seed")
+    p.add_argument("--json", type=Path, default=None, help="results file (default: <ckpt stem>_play.json beside it)")
+    return p
+
+
+def main(argv: list[str]) -> None:
+    args, overrides = parser().parse_known_args(argv)
+    if args.num_envs <= 0:
+        raise ValueError(f"--num_envs must be positive, got {args.num_envs}")
+    commands = parse_commands(args.commands) if args.commands is not None else None
+    config_args = [item for path in args.config for item in ("--config", path)] + overrides
+    report = play(config_args, args.ckpt_path, args.num_envs, commands, args.duration, args.settle, args.seed)
+    print(markdown_table(report))
+    path = args.json if args.json is not None else default_json_path(args.ckpt_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {path}")
