@@ -51,13 +51,14 @@ class LocomotionEvaluation(Callback):
         iteration = completed_iterations(trainer)
         if iteration % self.every_n_iterations and iteration != trainer.max_epochs:
             return
+        log_dir = trainer.log_dir  # a collective under DDP (rank 0 broadcasts it): every rank must ask
         if not trainer.is_global_zero:
             return
         results = self.evaluate(trainer, pl_module)
         self.last_results = results
         pl_module.log_dict(self.summary(results), on_step=False, on_epoch=True, batch_size=1, rank_zero_only=True)
-        if trainer.log_dir is not None:
-            out = Path(trainer.log_dir) / "evaluations" / f"iteration_{iteration}.json"
+        if log_dir is not None:
+            out = Path(log_dir) / "evaluations" / f"iteration_{iteration}.json"
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_text(json.dumps({"iteration": iteration, "commands": results}, indent=2))
 

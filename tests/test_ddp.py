@@ -226,3 +226,24 @@ def test_one_rank_checkpoint_resumes_on_two_ranks_with_a_fresh_second_env(tmp_pa
     assert torch.equal(ranks[1]["start"]["obs"]["critic"], fresh_obs["critic"])
     assert torch.equal(ranks[1]["start"]["params"], single["end"]["params"])
     assert_same_training_state(ranks[0]["end"], ranks[1]["end"])
+
+
+def test_go2_config_trains_under_ddp_with_rank_zero_evaluation(tmp_path: Path) -> None:
+    """The user's command on 2 gloo processes; rank 0 alone evaluates, and no collective is left waiting."""
+    command = [sys.executable, "-m", "leggedex.cli", "fit", "--config", str(REPO / "configs" / "go2_flat.yaml"),
+               "--data.num_envs", "8", "--model.num_steps_per_env", "4", "--trainer.max_epochs", "2",
+               "--data.env.init_args.num_threads", "1", "--torch_threads", "1", "--trainer.accelerator", "cpu",
+               "--trainer.strategy", "ddp", "--trainer.devices", "2", "--experiment", "ddp_go2"]
+    env = {**os.environ, "LEGGEDEX_RUN_STAMP": "2026-01-01_00-00-00"}
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        pytest.fail(f"the DDP run hung:\n{output[-4000:]}")
+    assert proc.returncode == 0, output[-4000:]
+    run = tmp_path / "logs" / "ddp_go2" / "2026-01-01_00-00-00"
+    assert (run / "evaluations" / "iteration_2.json").exists()
+    assert (run / "checkpoints" / "last.ckpt").exists()
