@@ -28,13 +28,10 @@ ITERATIONS = 4
 TIMEOUT_S = 180
 
 
-def launch_ddp(out: Path, *args: str) -> list[dict[str, Any]]:
-    """Run tests/ddp_fit.py on 2 ranks and return each rank's record."""
-    out.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, str(REPO / "tests" / "ddp_fit.py"), "--out", str(out), "--devices", str(WORLD),
-               "--iterations", str(ITERATIONS), *args]
-    # a session of its own, so that a hung run can be killed with the rank Lightning started from it
-    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+def run_to_completion(command: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    """Run ``command`` in a session of its own (so that a hung run is killed with the ranks Lightning started from
+    it); fail the test on a hang or a non-zero exit; return the output."""
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             start_new_session=True)
     try:
         output, _ = proc.communicate(timeout=TIMEOUT_S)
@@ -43,6 +40,15 @@ def launch_ddp(out: Path, *args: str) -> list[dict[str, Any]]:
         output, _ = proc.communicate()
         pytest.fail(f"the DDP run did not finish in {TIMEOUT_S} s:\n{output[-4000:]}")
     assert proc.returncode == 0, output[-4000:]
+    return output
+
+
+def launch_ddp(out: Path, *args: str) -> list[dict[str, Any]]:
+    """Run tests/ddp_fit.py on 2 ranks and return each rank's record."""
+    out.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(REPO / "tests" / "ddp_fit.py"), "--out", str(out), "--devices", str(WORLD),
+               "--iterations", str(ITERATIONS), *args]
+    run_to_completion(command, REPO)
     return [torch.load(out / f"rank{rank}.pt", weights_only=False) for rank in range(WORLD)]
 
 
@@ -234,16 +240,7 @@ def test_go2_config_trains_under_ddp_with_rank_zero_evaluation(tmp_path: Path) -
                "--data.num_envs", "8", "--model.num_steps_per_env", "4", "--trainer.max_epochs", "2",
                "--data.env.init_args.num_threads", "1", "--torch_threads", "1", "--trainer.accelerator", "cpu",
                "--trainer.strategy", "ddp", "--trainer.devices", "2", "--experiment", "ddp_go2"]
-    env = {**os.environ, "LEGGEDEX_RUN_STAMP": "2026-01-01_00-00-00"}
-    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True)
-    try:
-        output, _ = proc.communicate(timeout=TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        output, _ = proc.communicate()
-        pytest.fail(f"the DDP run hung:\n{output[-4000:]}")
-    assert proc.returncode == 0, output[-4000:]
+    run_to_completion(command, tmp_path, {**os.environ, "LEGGEDEX_RUN_STAMP": "2026-01-01_00-00-00"})
     run = tmp_path / "logs" / "ddp_go2" / "2026-01-01_00-00-00"
     assert (run / "evaluations" / "iteration_2.json").exists()
     assert (run / "checkpoints" / "last.ckpt").exists()
