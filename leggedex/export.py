@@ -48,7 +48,9 @@ def load_method(config_args: list[str], ckpt_path: str | Path) -> tuple[Any, OnP
     ckpt_path = Path(ckpt_path)
     if not ckpt_path.is_file():
         raise FileNotFoundError(f"no checkpoint at {ckpt_path}")
-    cli = LeggedexCLI(args=[*config_args, "--trainer.logger", "false"], run=False, save_config_callback=None)
+    with warnings.catch_warnings():  # the config is parsed from our own argument list, not from sys.argv
+        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python")
+        cli = LeggedexCLI(args=[*config_args, "--trainer.logger", "false"], run=False, save_config_callback=None)
     method_type = type(cli.model)
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     written_by = (checkpoint.get("leggedex") or {}).get("method")
