@@ -19,7 +19,6 @@ through ``policy_inputs()`` and ``inference_policy(*inputs)`` only. Arguments th
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import warnings
 from pathlib import Path
@@ -67,16 +66,11 @@ def load_method(config_args: list[str], ckpt_path: str | Path) -> tuple[Any, OnP
 
 
 def build_env(cli: Any, num_envs: int, seed: int, evaluation: bool = True) -> VecEnv:
-    """The config's env on the CPU; with ``evaluation`` and an env that supports it, episodes start at step 0."""
-    factory = cli.datamodule.env_factory
-    kwargs: dict[str, Any] = {}
-    try:
-        accepts = "random_initial_episode_length" in inspect.signature(factory).parameters
-    except (TypeError, ValueError):
-        accepts = False
-    if evaluation and accepts:
-        kwargs["random_initial_episode_length"] = False
-    return factory(num_envs, seed, "cpu", **kwargs)
+    """The config's env on the CPU; with ``evaluation``, every episode starts at step 0 (no spread start)."""
+    env = cli.datamodule.env_factory(num_envs, seed, "cpu")
+    if evaluation:
+        env.random_initial_episode_length = False
+    return env
 
 
 def check_policy_fits_env(method: OnPolicyMethod, env: VecEnv, ckpt_path: str | Path = "the checkpoint") -> None:
