@@ -631,6 +631,13 @@ class MujocoBatchBackend(SimBackend):
             self._run(lambda: self.batch.set_const(ids=ids))
         self._cache.clear()
 
+    def copy_world(self, world: int, data: mujoco.MjData) -> None:
+        """Write world ``world``'s state into ``data`` (an MjData of ``self.model``) and run mj_forward, e.g. to
+        render it; the batch is not touched."""
+        data.qpos[:] = self._qpos[world]
+        data.qvel[:] = self._qvel[world]
+        mujoco.mj_forward(self.model, data)
+
     _STATE_FIELDS = ("qpos", "qvel", "act", "ctrl", "qacc_warmstart", "time")
 
     def state_dict(self) -> dict:

@@ -1,0 +1,60 @@
+"""Offscreen video of a locomotion policy: MuJoCo's renderer on one world, a camera that follows the base.
+
+Rendering needs an OpenGL context without a display: set ``MUJOCO_GL=osmesa`` (Debian package libosmesa6) or
+``MUJOCO_GL=egl`` before MuJoCo is imported; ``leggedex`` picks ``osmesa`` when no display is set and the
+variable is unset. MP4 files are written with imageio's ffmpeg plugin (``pip install leggedex[video]``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import mujoco
+import numpy as np
+import torch
+
+from leggedex.envs.locomotion.env import LeggedLocomotion
+
+
+@torch.inference_mode()
+def render_rollout(
+    env: LeggedLocomotion,
+    policy: Callable[[dict[str, torch.Tensor]], torch.Tensor],
+    command: Sequence[float] = (1.0, 0.0, 0.0),
+    duration_s: float = 4.0,
+    width: int = 480,
+    height: int = 320,
+    world: int = 0,
+) -> np.ndarray:
+    """Frames (T, height, width, 3) uint8 of world ``world`` driven by ``policy`` with a fixed ``command``."""
+    commands = torch.tensor([list(command)], dtype=torch.float32).expand(env.num_envs, 3).clone()
+    env.set_evaluation_commands(commands)
+    model = env.sim.model
+    data = mujoco.MjData(model)
+    camera = mujoco.MjvCamera()
+    camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+    camera.trackbodyid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "base")
+    camera.distance, camera.elevation, camera.azimuth = 1.6, -20.0, 135.0
+    renderer = mujoco.Renderer(model, height, width)
+    frames = []
+    try:
+        obs = env.reset()
+        for _ in range(int(round(duration_s / env.step_dt))):
+            obs, _, _, _ = env.step(policy(obs))
+            env.sim.copy_world(world, data)
+            renderer.update_scene(data, camera=camera)
+            frames.append(renderer.render().copy())
+    finally:
+        renderer.close()
+        env.set_evaluation_commands(None)
+    return np.stack(frames)
+
+
+def write_mp4(frames: np.ndarray, path: str | Path, fps: float) -> Path:
+    import imageio.v2 as imageio  # optional dependency: leggedex[video]
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    imageio.mimwrite(path, list(frames), fps=fps, codec="libx264", macro_block_size=1)
+    return path
