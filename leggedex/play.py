@@ -75,8 +75,12 @@ def play(
     duration_s: float = 10.0,
     settle_s: float = 2.0,
     seed: int = 2024,
+    video_path: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Evaluate ``ckpt_path`` in the config's env; returns ``{"checkpoint", ..., "commands": {name: row}}``."""
+    """Evaluate ``ckpt_path`` in the config's env; returns ``{"checkpoint", ..., "commands": {name: row}}``.
+
+    With ``video_path`` (velocity-tracking envs), also records one robot following the first command to an MP4.
+    """
     from leggedex.envs.locomotion.env import LeggedLocomotion
     from leggedex.envs.locomotion.evaluation import DEFAULT_COMMANDS, evaluate_locomotion
 
@@ -95,6 +99,8 @@ def play(
             report["commands"] = evaluate_locomotion(env, policy, commands, duration_s, settle_s)
             for row, command in zip(report["commands"].values(), commands):
                 row["command"] = [float(v) for v in command]
+            if video_path is not None:
+                report["video"] = str(record_video(cli, policy, commands[0], duration_s, seed, video_path))
         else:
             if commands is not None:
                 raise ValueError(f"--commands needs a velocity-tracking env; {type(env).__name__} takes none")
@@ -102,6 +108,18 @@ def play(
     finally:
         env.close()
     return report
+
+
+def record_video(cli: Any, policy: Any, command: Sequence[float], duration_s: float, seed: int,
+                 path: str | Path) -> Path:
+    from leggedex.envs.locomotion.video import render_rollout, write_mp4
+
+    env = build_env(cli, 1, seed)
+    try:
+        frames = render_rollout(env, policy, command, duration_s)
+        return write_mp4(frames, path, fps=1.0 / env.step_dt)
+    finally:
+        env.close()
 
 
 def markdown_table(report: dict[str, Any]) -> str:
@@ -145,6 +163,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--settle", type=float, default=2.0, help="seconds before velocities are averaged")
     p.add_argument("--seed", type=int, default=2024, help="env seed")
     p.add_argument("--json", type=Path, default=None, help="results file (default: <ckpt stem>_play.json beside it)")
+    p.add_argument("--video", type=Path, default=None, help="MP4 of one robot following the first command")
     return p
 
 
@@ -154,7 +173,8 @@ def main(argv: list[str]) -> None:
         raise ValueError(f"--num_envs must be positive, got {args.num_envs}")
     commands = parse_commands(args.commands) if args.commands is not None else None
     config_args = [item for path in args.config for item in ("--config", path)] + overrides
-    report = play(config_args, args.ckpt_path, args.num_envs, commands, args.duration, args.settle, args.seed)
+    report = play(config_args, args.ckpt_path, args.num_envs, commands, args.duration, args.settle, args.seed,
+                  args.video)
     print(markdown_table(report))
     path = args.json if args.json is not None else default_json_path(args.ckpt_path)
     path.parent.mkdir(parents=True, exist_ok=True)

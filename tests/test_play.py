@@ -24,12 +24,14 @@ def test_play_reports_every_command_as_a_table_and_json(tiny, tmp_path, capsys) 
     config, ckpt = tiny
     out = tmp_path / "play.json"
     main(["play", "--config", str(config), "--ckpt_path", str(ckpt), "--num_envs", "6", "--duration", "1",
-          "--settle", "0.2", "--commands", "[[0.5, 0, 0], [0, 0, 0.5]]", "--json", str(out)])
+          "--settle", "0.2", "--commands", "[[0.5, 0, 0], [0, 0, 0.5]]", "--json", str(out),
+          "--video", str(tmp_path / "clip.mp4")])
     printed = capsys.readouterr().out
     assert "| command (vx, vy, yaw) | error vx |" in printed
     assert "| (0.5, 0.0, 0.0) |" in printed and "| (0.0, 0.0, 0.5) |" in printed
     report = json.loads(out.read_text())
     assert report["robots_per_command"] == 3 and report["method"] == "leggedex.methods.ppo.PPO"
+    assert report["video"] == str(tmp_path / "clip.mp4") and (tmp_path / "clip.mp4").stat().st_size > 0
     assert list(report["commands"]) == ["vx+0.5_vy+0.0_yaw+0.0", "vx+0.0_vy+0.0_yaw+0.5"]
     for row in report["commands"].values():
         assert {"error_vx", "error_vy", "error_yaw", "survival_rate", "mean_return", "fall_rate"} <= set(row)
