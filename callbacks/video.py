@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import torch
+import numpy as np
 from lightning.pytorch import Callback, LightningModule, Trainer
+from lightning.pytorch.loggers import TensorBoardLogger
 
 from callbacks.checkpoint import completed_iterations
 
 
+def add_gif(writer: Any, tag: str, frames: np.ndarray, step: int, fps: float, every: int = 2) -> None:
+    """An animated GIF in TensorBoard's image tab (what ``SummaryWriter.add_video`` makes, without moviepy)."""
+    import imageio.v2 as imageio
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    clip = frames[::every]
+    buffer = io.BytesIO()
+    imageio.mimwrite(buffer, list(clip), format="GIF", duration=1000.0 * every / fps, loop=0)
+    _, height, width, channels = clip.shape
+    image = Summary.Image(height=height, width=width, colorspace=channels, encoded_image_string=buffer.getvalue())
+    writer._get_file_writer().add_summary(Summary(value=[Summary.Value(tag=tag, image=image)]), step)
+
+
 class VideoRecorder(Callback):
-    """Writes ``<run dir>/videos/iteration_<it>.mp4``: one robot following ``command`` for ``duration_s``.
+    """Writes ``<run dir>/videos/iteration_<it>.mp4``: one robot following ``command`` for ``duration_s``; with a
+    TensorBoard logger also an animated GIF under ``Video/policy`` (every second frame).
 
     Args:
         every_n_iterations: recording period (and the last iteration).
@@ -55,8 +73,12 @@ class VideoRecorder(Callback):
             return pl_module.inference_policy(*(obs[g].to(pl_module.device) for g in groups)).cpu()
 
         frames = render_rollout(self._env, policy, self.command, self.duration_s, self.width, self.height)
+        fps = 1.0 / self._env.step_dt
         path = Path(log_dir) / "videos" / f"iteration_{iteration}.mp4"
-        self.written.append(write_mp4(frames, path, fps=1.0 / self._env.step_dt))
+        self.written.append(write_mp4(frames, path, fps=fps))
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                add_gif(logger.experiment, "Video/policy", frames, iteration, fps)
 
     def teardown(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if self._env is not None:

@@ -23,7 +23,8 @@ def test_render_rollout_follows_the_robot_and_writes_an_mp4(tmp_path) -> None:
 def test_video_callback_writes_a_clip_per_period(tmp_path) -> None:
     from functools import partial
 
-    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from callbacks import VideoRecorder
     from conftest import make_ppo, make_trainer
@@ -31,8 +32,12 @@ def test_video_callback_writes_a_clip_per_period(tmp_path) -> None:
 
     recorder = VideoRecorder(every_n_iterations=1, duration_s=0.2, width=64, height=48)
     datamodule = OnPolicyDataModule(env=partial(LeggedLocomotion, num_threads=1), num_envs=4, seed=0)
-    trainer = make_trainer(2, callbacks=[recorder], logger=CSVLogger(tmp_path, name="run", version="v"))
+    trainer = make_trainer(2, callbacks=[recorder], logger=TensorBoardLogger(tmp_path, name="run", version="v"))
     trainer.fit(make_ppo(num_steps_per_env=4), datamodule=datamodule)
     videos = sorted(p.name for p in (tmp_path / "run" / "v" / "videos").iterdir())
     assert videos == ["iteration_1.mp4", "iteration_2.mp4"]
     assert len(imageio.mimread(recorder.written[-1], memtest=False)) == 10
+    events = EventAccumulator(str(tmp_path / "run" / "v"), size_guidance={"images": 0})
+    events.Reload()
+    gifs = events.Images("Video/policy")
+    assert [g.step for g in gifs] == [1, 2] and gifs[0].encoded_image_string[:6] == b"GIF89a"
