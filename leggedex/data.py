@@ -87,6 +87,31 @@ def collect_rollout(env: VecEnv, method: Any, obs: Obs, tracker: EpisodeTracker)
     )
 
 
+class PlainLoop:
+    """The Trainer's iteration without Lightning (benchmarks, reference computations): the same rollout and
+    update code, with the method's optimizer held here."""
+
+    def __init__(self, env: VecEnv, method: Any) -> None:
+        self.env = env
+        self.method = method
+        method.build(env.obs_spec)
+        method.storage = method.build_storage(env.num_envs)
+        self.optimizer = method.configure_optimizers()
+        self.tracker = EpisodeTracker(env.num_envs, env.device)
+        with torch.inference_mode():
+            self.obs = env.reset()
+
+    def collect(self) -> Rollout:
+        rollout = collect_rollout(self.env, self.method, self.obs, self.tracker)
+        self.obs = rollout.last_obs
+        return rollout
+
+    def learn(self, rollout: Rollout) -> dict[str, float]:
+        losses = self.method.learn(rollout, self.optimizer)
+        self.method.plain_iteration += 1
+        return losses
+
+
 class RolloutLoader:
     """A sized iterable of one rollout per epoch (see the module docstring)."""
 

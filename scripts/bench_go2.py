@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_physics import interleaved, raw_runner  # noqa: E402
 
-from leggedex.data import EpisodeTracker, collect_rollout  # noqa: E402
+from leggedex.data import PlainLoop  # noqa: E402
 from leggedex.envs import LeggedLocomotion  # noqa: E402
 from leggedex.methods import PPO  # noqa: E402
 
@@ -57,21 +57,15 @@ def measure(num_envs: int, seconds: float, iterations: int, torch_threads: int) 
                   task_random_steps_per_s=task_random, raw_random_steps_per_s=raw_random)
 
     method = PPO(actor_hidden_dims=[256, 128, 64], critic_hidden_dims=[256, 128, 64])
-    method.build(env.obs_spec)
-    method.storage = method.build_storage(num_envs)
-    optimizer = method.configure_optimizers()
-    tracker = EpisodeTracker(num_envs, env.device)
-    with torch.inference_mode():
-        obs = env.reset()
+    loop = PlainLoop(env, method)
     times = []
     for i in range(iterations + 1):
         start = time.perf_counter()
         torch.set_num_threads(1)
-        rollout = collect_rollout(env, method, obs, tracker)
-        obs = rollout.last_obs
+        rollout = loop.collect()
         collect = time.perf_counter() - start
         torch.set_num_threads(torch_threads)
-        method.learn(rollout, optimizer)
+        loop.learn(rollout)
         if i > 0:  # the first iteration warms up
             times.append((collect, time.perf_counter() - start))
     steps = num_envs * method.num_steps_per_env

@@ -17,7 +17,7 @@ import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
 
 from callbacks import EpisodeStatsLogger
-from leggedex.data import EpisodeTracker, OnPolicyDataModule, collect_rollout
+from leggedex.data import OnPolicyDataModule, PlainLoop
 from leggedex.envs import PointMassReach
 from leggedex.methods import PPO
 
@@ -31,21 +31,12 @@ def make_method() -> PPO:
 
 def plain_loop(num_envs: int, iterations: int) -> tuple[list[float], torch.Tensor]:
     seed_everything(SEED, verbose=False)
-    env = PointMassReach(num_envs, seed=SEED)
     method = make_method()
-    method.build(env.obs_spec)
-    method.storage = method.build_storage(num_envs)
-    optimizer = method.configure_optimizers()
-    tracker = EpisodeTracker(num_envs, env.device)
-    with torch.inference_mode():
-        obs = env.reset()
+    loop = PlainLoop(PointMassReach(num_envs, seed=SEED), method)
     times = []
     for _ in range(iterations):
         start = time.perf_counter()
-        rollout = collect_rollout(env, method, obs, tracker)
-        obs = rollout.last_obs
-        method.learn(rollout, optimizer)
-        method.plain_iteration += 1
+        loop.learn(loop.collect())
         times.append(time.perf_counter() - start)
     return times, torch.cat([p.detach().flatten() for p in method.parameters()])
 
