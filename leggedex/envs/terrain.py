@@ -1,0 +1,143 @@
+"""Curriculum terrain as one heightfield: rows are difficulty levels, columns terrain types (legged_gym's layout).
+
+``generate_terrain`` builds a (rows x tile) by (cols x tile) height grid surrounded by a flat border, with the
+types smooth slope, rough slope, stairs up, stairs down and discrete obstacles mixed by ``proportions``.
+``add_heightfield`` puts it into a MuJoCo scene (an ``MjSpec`` hfield geom in group 0), and ``HeightSampler``
+reads heights at arbitrary world points in torch by bilinear interpolation of the same grid, so height scans
+need no ray casts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import mujoco
+import numpy as np
+import torch
+
+TERRAIN_TYPES = ("smooth_slope", "rough_slope", "stairs_up", "stairs_down", "discrete")
+
+
+@dataclass
+class TerrainConfig:
+    """Sizes in metres. ``proportions`` weights the terrain types (columns) in ``TERRAIN_TYPES`` order."""
+
+    num_rows: int = 10
+    num_cols: int = 10
+    tile_size: float = 8.0
+    border: float = 20.0
+    resolution: float = 0.1
+    proportions: dict[str, float] = field(default_factory=lambda: {
+        "smooth_slope": 0.2, "rough_slope": 0.1, "stairs_up": 0.25, "stairs_down": 0.25, "discrete": 0.2,
+    })
+    max_slope: float = 0.4  # rise over run at the hardest level
+    rough_amplitude: float = 0.05
+    max_step_height: float = 0.18
+    step_width: float = 0.31
+    max_obstacle_height: float = 0.15
+    platform: float = 2.0  # flat square at each tile centre, where robots spawn
+
+    def validate(self) -> None:
+        if self.num_rows <= 0 or self.num_cols <= 0:
+            raise ValueError(f"terrain.num_rows and num_cols must be positive, got {self.num_rows}, {self.num_cols}")
+        if self.resolution <= 0 or self.tile_size <= self.platform:
+            raise ValueError("terrain.resolution must be > 0 and terrain.tile_size larger than terrain.platform")
+        unknown = set(self.proportions) - set(TERRAIN_TYPES)
+        if unknown:
+            raise ValueError(f"unknown terrain type(s) {sorted(unknown)} in terrain.proportions; known: {TERRAIN_TYPES}")
+        if any(v < 0 for v in self.proportions.values()) or sum(self.proportions.values()) <= 0:
+            raise ValueError("terrain.proportions must be >= 0 with a positive sum")
+
+
+@dataclass
+class Terrain:
+    heights: np.ndarray  # (nx, ny) metres, x along rows
+    resolution: float
+    border: float
+    origins: np.ndarray  # (num_rows, num_cols, 3) spawn point at each tile centre
+    column_types: list[str]
+
+
+def column_types(cfg: TerrainConfig) -> list[str]:
+    """The terrain type of every column, in proportion to ``cfg.proportions``."""
+    weights = np.array([cfg.proportions.get(t, 0.0) for t in TERRAIN_TYPES], dtype=float)
+    cumulative = np.cumsum(weights / weights.sum())
+    return [TERRAIN_TYPES[int(np.searchsorted(cumulative, (c + 0.5) / cfg.num_cols))] for c in range(cfg.num_cols)]
+
+
+def _tile(kind: str, difficulty: float, cfg: TerrainConfig, n: int, rng: np.random.Generator) -> np.ndarray:
+    """One tile's heights (n x n) relative to its flat platform, for ``difficulty`` in [0, 1]."""
+    coords = (np.arange(n) + 0.5) * cfg.resolution - cfg.tile_size / 2
+    x, y = np.meshgrid(coords, coords, indexing="ij")
+    radius = np.maximum(np.abs(x), np.abs(y)) - cfg.platform / 2  # distance outside the central platform
+    outside = np.clip(radius, 0.0, None)
+    if kind in ("smooth_slope", "rough_slope"):
+        heights = outside * cfg.max_slope * difficulty  # a pyramid rising from the platform
+        if kind == "rough_slope":
+            heights = heights + rng.uniform(-1, 1, size=heights.shape) * cfg.rough_amplitude * (0.5 + difficulty)
+        return heights
+    if kind in ("stairs_up", "stairs_down"):
+        step = np.floor(outside / cfg.step_width) * cfg.max_step_height * (0.2 + 0.8 * difficulty)
+        return step if kind == "stairs_up" else -step
+    if kind == "discrete":
+        heights = np.zeros((n, n))
+        size = max(int(round(0.6 / cfg.resolution)), 1)
+        for _ in range(int(20 + 20 * difficulty)):
+            i, j = rng.integers(0, n - size, size=2)
+            heights[i : i + size, j : j + size] = rng.uniform(0.3, 1.0) * cfg.max_obstacle_height * difficulty
+        heights[radius <= 0] = 0.0
+        return heights
+    raise ValueError(f"unknown terrain type {kind!r}")
+
+
+def generate_terrain(cfg: TerrainConfig, seed: int = 0) -> Terrain:
+    cfg.validate()
+    rng = np.random.default_rng(seed)
+    n = int(round(cfg.tile_size / cfg.resolution))
+    b = int(round(cfg.border / cfg.resolution))
+    heights = np.zeros((cfg.num_rows * n + 2 * b, cfg.num_cols * n + 2 * b))
+    types = column_types(cfg)
+    origins = np.zeros((cfg.num_rows, cfg.num_cols, 3))
+    for r in range(cfg.num_rows):
+        difficulty = r / max(cfg.num_rows - 1, 1)
+        for c, kind in enumerate(types):
+            heights[b + r * n : b + (r + 1) * n, b + c * n : b + (c + 1) * n] = _tile(kind, difficulty, cfg, n, rng)
+            origins[r, c] = [cfg.border + (r + 0.5) * cfg.tile_size, cfg.border + (c + 0.5) * cfg.tile_size, 0.0]
+    return Terrain(heights, cfg.resolution, cfg.border, origins, types)
+
+
+def add_heightfield(spec: mujoco.MjSpec, terrain: Terrain, name: str = "terrain") -> None:
+    """Add ``terrain`` to the world body of ``spec`` as an hfield geom (group 0), grid cell (i, j) centred at
+    ((i + 0.5) * resolution, (j + 0.5) * resolution), matching ``HeightSampler``."""
+    heights = terrain.heights
+    low, high = float(heights.min()), float(heights.max())
+    span = max(high - low, 1e-3)
+    nx, ny = heights.shape
+    res = terrain.resolution
+    # vertices span [-size, size] around the geom: (n - 1) * res / 2 puts them exactly res apart
+    size_x, size_y = (nx - 1) * res / 2, (ny - 1) * res / 2
+    base = 1.0  # depth of the box under the lowest point
+    hfield = spec.add_hfield(name=name, nrow=ny, ncol=nx, size=[size_x, size_y, span, base])
+    # MuJoCo's hfield rows run along y and columns along x; data is normalized to [0, 1]
+    hfield.userdata = ((heights.T - low) / span).astype(np.float32).ravel().tolist()
+    spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname=name, group=0,
+                            pos=[res / 2 + size_x, res / 2 + size_y, low])
+
+
+class HeightSampler:
+    """Terrain height at world (x, y) points by bilinear interpolation of the grid (torch, batched)."""
+
+    def __init__(self, terrain: Terrain, device: torch.device | str = "cpu") -> None:
+        self.heights = torch.as_tensor(terrain.heights, dtype=torch.float32, device=device)
+        self.resolution = terrain.resolution
+
+    def __call__(self, points: torch.Tensor) -> torch.Tensor:
+        """``points`` (..., 2 or 3) world coordinates -> heights (...)."""
+        nx, ny = self.heights.shape
+        gx = (points[..., 0] / self.resolution - 0.5).clamp(0, nx - 1.001)
+        gy = (points[..., 1] / self.resolution - 0.5).clamp(0, ny - 1.001)
+        i, j = gx.floor().long(), gy.floor().long()
+        fx, fy = gx - i, gy - j
+        h = self.heights
+        return ((1 - fx) * (1 - fy) * h[i, j] + fx * (1 - fy) * h[i + 1, j]
+                + (1 - fx) * fy * h[i, j + 1] + fx * fy * h[i + 1, j + 1])
