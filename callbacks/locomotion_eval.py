@@ -65,7 +65,8 @@ class LocomotionEvaluation(Callback):
     def evaluate(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, dict[str, float]]:
         if self._env is None:
             factory = trainer.datamodule.env_factory
-            self._env = factory(self.num_envs, self.seed, "cpu", random_initial_episode_length=False)
+            self._env = factory(self.num_envs, self.seed, "cpu")
+            self._env.random_initial_episode_length = False  # every evaluation episode starts at step 0
         groups = pl_module.policy_inputs()
 
         def policy(obs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -66,7 +66,8 @@ class VideoRecorder(Callback):
         from leggedex.envs.locomotion.video import render_rollout, write_mp4
 
         if self._env is None:
-            self._env = trainer.datamodule.env_factory(1, 0, "cpu", random_initial_episode_length=False)
+            self._env = trainer.datamodule.env_factory(1, 0, "cpu")
+            self._env.random_initial_episode_length = False
         groups = pl_module.policy_inputs()
 
         def policy(obs: dict[str, torch.Tensor]) -> torch.Tensor:

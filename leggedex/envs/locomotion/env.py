@@ -157,6 +157,8 @@ class LeggedLocomotion(VecEnv):
         middle, half = limits.mean(dim=1), (limits[:, 1] - limits[:, 0]) / 2 * self.reward_cfg.soft_dof_pos_limit
         self.soft_dof_pos_limits = torch.stack([middle - half, middle + half], dim=1)
         self.foot_radius = 0.022
+        self._unit_x = torch.zeros(n, 3, device=dev)
+        self._unit_x[:, 0] = 1.0
 
     def _init_indices(self) -> None:
         names = self.sim.contact_body_names
@@ -231,13 +233,8 @@ class LeggedLocomotion(VecEnv):
         period = max(int(round(self.command_cfg.resampling_time_s / self.step_dt)), 1)
         ids = (self.episode_length_buf % period == 0).nonzero(as_tuple=False).squeeze(-1)
         self.commands.resample(ids)
-        forward = quat_rotate(self.base_quat, self._unit_x())
+        forward = quat_rotate(self.base_quat, self._unit_x)
         self.commands.update_heading(torch.atan2(forward[:, 1], forward[:, 0]))
-
-    def _unit_x(self) -> torch.Tensor:
-        x = torch.zeros(self.num_envs, 3, device=self.device)
-        x[:, 0] = 1.0
-        return x
 
     def _push_robots(self) -> None:
         cfg = self.dr_cfg
