@@ -2,6 +2,7 @@
 
 from leggedex.envs.locomotion import LeggedLocomotion
 from leggedex.envs.point_mass import PointMassReach
+from leggedex.envs.terrain import TerrainConfig
 from leggedex.envs.vec_env import Obs, ObsSpec, VecEnv
 
-__all__ = ["LeggedLocomotion", "Obs", "ObsSpec", "PointMassReach", "VecEnv"]
+__all__ = ["LeggedLocomotion", "Obs", "ObsSpec", "PointMassReach", "TerrainConfig", "VecEnv"]

@@ -36,6 +36,9 @@ class TerrainConfig:
     step_width: float = 0.31
     max_obstacle_height: float = 0.15
     platform: float = 2.0  # flat square at each tile centre, where robots spawn
+    seed: int = 0  # the same terrain on every rank and in evaluation envs
+    curriculum: bool = True  # legged_gym's rule; off: robots spawn on random levels
+    max_init_level: int = 4  # first levels are drawn in [0, max_init_level]
 
     def validate(self) -> None:
         if self.num_rows <= 0 or self.num_cols <= 0:
@@ -47,6 +50,8 @@ class TerrainConfig:
             raise ValueError(f"unknown terrain type(s) {sorted(unknown)} in terrain.proportions; known: {TERRAIN_TYPES}")
         if any(v < 0 for v in self.proportions.values()) or sum(self.proportions.values()) <= 0:
             raise ValueError("terrain.proportions must be >= 0 with a positive sum")
+        if not 0 <= self.max_init_level:
+            raise ValueError(f"terrain.max_init_level must be >= 0, got {self.max_init_level}")
 
 
 @dataclass
@@ -90,9 +95,10 @@ def _tile(kind: str, difficulty: float, cfg: TerrainConfig, n: int, rng: np.rand
     raise ValueError(f"unknown terrain type {kind!r}")
 
 
-def generate_terrain(cfg: TerrainConfig, seed: int = 0) -> Terrain:
+def generate_terrain(cfg: TerrainConfig, seed: int | None = None) -> Terrain:
+    """The terrain of ``cfg`` (random parts drawn from ``seed``, default ``cfg.seed``)."""
     cfg.validate()
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(cfg.seed if seed is None else seed)
     n = int(round(cfg.tile_size / cfg.resolution))
     b = int(round(cfg.border / cfg.resolution))
     heights = np.zeros((cfg.num_rows * n + 2 * b, cfg.num_cols * n + 2 * b))
@@ -141,3 +147,12 @@ class HeightSampler:
         h = self.heights
         return ((1 - fx) * (1 - fy) * h[i, j] + fx * (1 - fy) * h[i + 1, j]
                 + (1 - fx) * fy * h[i, j + 1] + fx * fy * h[i + 1, j + 1])
+
+    def normals(self, points: torch.Tensor) -> torch.Tensor:
+        """Unit surface normals (..., 3) at world (x, y) points, from central differences one cell apart."""
+        d = self.resolution
+        x, y = points[..., 0], points[..., 1]
+        dx = (self(torch.stack([x + d, y], -1)) - self(torch.stack([x - d, y], -1))) / (2 * d)
+        dy = (self(torch.stack([x, y + d], -1)) - self(torch.stack([x, y - d], -1))) / (2 * d)
+        normal = torch.stack([-dx, -dy, torch.ones_like(dx)], dim=-1)
+        return normal / normal.norm(dim=-1, keepdim=True)

@@ -44,7 +44,13 @@ class CommandsConfig:
 
 @dataclass
 class ObservationConfig:
-    """Scales and noise of the actor observation (legged_gym's values); noise is in unscaled units."""
+    """Which observation groups the task builds, and their scales and noise (noise in unscaled units).
+
+    Always: ``policy`` (45 for the Go2) and ``critic`` (the noise-free policy frame + base linear velocity).
+    ``history_length`` > 0 adds ``history`` (the last N policy frames); ``privileged`` adds ``privileged``
+    (physics parameters, foot-local heights and normals, base velocity, contacts); ``critic_privileged`` and
+    ``height_scan`` extend the critic frame; ``critic_frames`` stacks the last N critic frames.
+    """
 
     lin_vel_scale: float = 2.0
     ang_vel_scale: float = 0.25
@@ -57,6 +63,25 @@ class ObservationConfig:
     noise_ang_vel: float = 0.2
     noise_dof_pos: float = 0.01
     noise_dof_vel: float = 1.5
+    history_length: int = 0
+    privileged: bool = False
+    critic_privileged: bool = False
+    height_scan: bool = False
+    critic_frames: int = 1
+    height_scan_points: tuple[int, int] = (9, 9)  # along x (forward), along y
+    height_scan_spacing: float = 0.1
+    height_scan_offset: float = 0.3  # the scan reads clip(base_z - offset - ground, -1, 1) * height_scan_scale
+    height_scan_scale: float = 5.0
+    foot_scan_spacing: float = 0.05  # 3 x 3 ground points around each foot
+
+    def validate(self) -> None:
+        if self.history_length < 0:
+            raise ValueError(f"observations.history_length must be >= 0, got {self.history_length}")
+        if self.critic_frames < 1:
+            raise ValueError(f"observations.critic_frames must be >= 1, got {self.critic_frames}")
+        if len(self.height_scan_points) != 2 or min(self.height_scan_points) < 1:
+            raise ValueError(f"observations.height_scan_points must be two positive counts, got "
+                             f"{list(self.height_scan_points)}")
 
 
 @dataclass

@@ -1,18 +1,19 @@
 """Velocity-tracking locomotion for a legged robot, written once in torch over a ``SimBackend``.
 
 Per policy step: actions -> joint targets ``default + action_scale * action`` -> ``backend.step()`` (PD inside)
--> state read once -> commands, pushes, terminations, rewards (named terms, see ``rewards.py``) -> resets of
-finished envs -> observations. The simulator is behind ``SimBackend`` (MuJoCo batch on CPU by default).
+-> state read once -> commands, pushes, terminations, rewards (named terms, see ``rewards.py``) -> terrain
+curriculum and resets of finished envs -> observations. The simulator is behind ``SimBackend`` (MuJoCo batch on
+CPU by default); the ground is a plane or a curriculum heightfield (``ground.py``), whose heights the task reads
+from the height grid in torch (no ray casts).
 
-Observation groups (layouts in ``POLICY_LAYOUT`` / ``CRITIC_LAYOUT``):
-
-- ``policy`` (45): command (lin x, lin y, yaw) * (2, 2, 0.25), projected gravity, base angular velocity * 0.25,
-  joint positions - default, joint velocities * 0.05, last actions; with uniform noise.
-- ``critic`` (48): the same without noise, plus the base linear velocity * 2 (body frame).
+Observation groups are defined once in ``obs_groups.py`` (``policy`` 45 and ``critic`` 48 by default; history,
+privileged, height scan and stacked critic frames by config); the env assembles each group's frame once per step.
+Heights (base height, foot clearance, scans) are measured from the ground under the robot.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Literal
 
@@ -28,8 +29,11 @@ from leggedex.envs.locomotion.config import (
     RewardConfig,
     TerminationConfig,
 )
-from leggedex.envs.locomotion.observations import ObsLayout, ObsTerm
+from leggedex.envs.history import ObsHistory
+from leggedex.envs.locomotion.ground import CurriculumTerrain, FlatGround
+from leggedex.envs.locomotion.obs_groups import locomotion_obs_groups
 from leggedex.envs.locomotion.rewards import REWARD_TERMS
+from leggedex.envs.terrain import TerrainConfig, add_heightfield, generate_terrain
 from leggedex.envs.vec_env import Obs, VecEnv
 
 
@@ -51,21 +55,6 @@ def check_dof_names(model_names: list[str], expected: tuple[str, ...] | list[str
     )
 
 
-def policy_layout(cfg: ObservationConfig, num_dofs: int) -> ObsLayout:
-    return ObsLayout((
-        ObsTerm("command", 3, (cfg.lin_vel_scale, cfg.lin_vel_scale, cfg.ang_vel_scale)),
-        ObsTerm("projected_gravity", 3, 1.0, cfg.noise_gravity),
-        ObsTerm("base_ang_vel", 3, cfg.ang_vel_scale, cfg.noise_ang_vel),
-        ObsTerm("dof_pos", num_dofs, cfg.dof_pos_scale, cfg.noise_dof_pos),
-        ObsTerm("dof_vel", num_dofs, cfg.dof_vel_scale, cfg.noise_dof_vel),
-        ObsTerm("last_action", num_dofs, 1.0),
-    ))
-
-
-def critic_layout(cfg: ObservationConfig, num_dofs: int) -> ObsLayout:
-    return ObsLayout(policy_layout(cfg, num_dofs).terms + (ObsTerm("base_lin_vel", 3, cfg.lin_vel_scale),))
-
-
 class LeggedLocomotion(VecEnv):
     """Go2 (or any quadruped model meeting the backend's requirements) velocity tracking.
 
@@ -78,6 +67,7 @@ class LeggedLocomotion(VecEnv):
         episode_length_s, decimation: episode limit and physics steps per policy step (sim dt from the model).
         action_scale, clip_actions: joint target = default + action_scale * clip(action).
         commands, observations, rewards, domain_rand, terminations: the config groups (``config.py``).
+        terrain: a curriculum heightfield (``leggedex.envs.terrain.TerrainConfig``); None for flat ground.
         random_initial_episode_length: spread the first resets over the episode (legged_gym's trick).
     """
 
@@ -100,6 +90,7 @@ class LeggedLocomotion(VecEnv):
         rewards: RewardConfig = RewardConfig(),  # noqa: B008 (read-only defaults, shown by --print_config)
         domain_rand: DomainRandomization = DomainRandomization(),  # noqa: B008 (read-only defaults, shown by --print_config)
         terminations: TerminationConfig = TerminationConfig(),  # noqa: B008 (read-only defaults, shown by --print_config)
+        terrain: TerrainConfig | None = None,
         random_initial_episode_length: bool = True,
     ) -> None:
         self.command_cfg = commands or CommandsConfig()
@@ -113,7 +104,10 @@ class LeggedLocomotion(VecEnv):
             raise ValueError(f"unknown reward term(s) {sorted(unknown)} in rewards.scales; known: {sorted(REWARD_TERMS)}")
         if backend != "mujoco":
             raise ValueError(f"unknown backend {backend!r}; available: 'mujoco'")
-        self.sim: SimBackend = MujocoBatchBackend(num_envs, model_path, num_threads=num_threads, substeps=decimation)
+        terrain_grid = generate_terrain(terrain) if terrain is not None else None
+        add_ground = functools.partial(add_heightfield, terrain=terrain_grid) if terrain_grid is not None else None
+        self.sim: SimBackend = MujocoBatchBackend(num_envs, model_path, num_threads=num_threads, substeps=decimation,
+                                                  terrain=add_ground)
         check_dof_names(self.sim.dof_names, dof_names)
         # the task computes where the physics lives; the rollout loop moves tensors to the policy's device
         super().__init__(num_envs, seed, self.sim.device)
@@ -123,16 +117,16 @@ class LeggedLocomotion(VecEnv):
         self.clip_actions = clip_actions
         self.random_initial_episode_length = random_initial_episode_length
         self.num_actions = self.sim.num_dofs
+        self.ground = (CurriculumTerrain(terrain, terrain_grid, num_envs, self.device, self.generator)
+                       if terrain is not None else FlatGround(num_envs, self.device))
+        self.observation_groups = locomotion_obs_groups(self.obs_cfg, self.num_actions, len(self.sim.foot_names))
+        self.policy_layout = self.observation_groups.policy
         self._init_buffers()
         self._init_indices()
         self.commands = VelocityCommands(self.command_cfg, num_envs, self.device, self.generator)
         self.reward_terms = {name: scale for name, scale in self.reward_cfg.scales.items() if scale != 0.0}
         self.episode_sums = {name: torch.zeros(num_envs, device=self.device) for name in self.reward_terms}
-        self.policy_layout = policy_layout(self.obs_cfg, self.num_actions)
-        self.critic_layout = critic_layout(self.obs_cfg, self.num_actions)
-        self._policy_scales = self.policy_layout.scale_vector(self.device)
-        self._critic_scales = self.critic_layout.scale_vector(self.device)
-        self._noise = self.policy_layout.noise_vector(self.device, self.obs_cfg.noise_level)
+        self._init_observation_buffers()
         self.sim_failure_count = 0
         self._evaluating = False
         self._randomize_physics(torch.arange(num_envs, device=self.device))
@@ -150,6 +144,7 @@ class LeggedLocomotion(VecEnv):
         self.last_foot_contact = torch.zeros(n, num_feet, dtype=torch.bool, device=dev)
         self.last_foot_pos = torch.zeros(n, num_feet, 3, device=dev)
         self.push_countdown = torch.zeros(n, dtype=torch.long, device=dev)
+        self.push_vel = torch.zeros(n, 2, device=dev)
         self.terminated = torch.zeros(n, dtype=torch.bool, device=dev)
         self.time_outs = torch.zeros(n, dtype=torch.bool, device=dev)
         self.default_dof_pos = self.sim.default_dof_pos.to(dev)
@@ -160,6 +155,25 @@ class LeggedLocomotion(VecEnv):
         self._unit_x = torch.zeros(n, 3, device=dev)
         self._unit_x[:, 0] = 1.0
 
+    def _init_observation_buffers(self) -> None:
+        groups, dev, cfg = self.observation_groups, self.device, self.obs_cfg
+        if {"thigh_contact", "calf_contact"} & groups.term_names and None in self.leg_body_ids.values():
+            raise ValueError(f"contact observations need '<leg>_thigh' and '<leg>_calf' contact bodies for the feet "
+                             f"{self.sim.foot_names}; the model has {self.sim.contact_body_names}")
+        self._critic_scales = groups.critic_frame.scale_vector(dev)
+        self._privileged_scales = groups.privileged.scale_vector(dev) if groups.privileged is not None else None
+        self._noise = groups.policy.noise_vector(dev, cfg.noise_level)
+        self.history = (ObsHistory(self.num_envs, groups.history_length, groups.policy.size, dev)
+                        if groups.history_length > 0 else None)
+        self.critic_history = ObsHistory(self.num_envs, groups.critic_frames, groups.critic_frame.size, dev)
+        self._obs: Obs = {name: torch.zeros(self.num_envs, size, device=dev) for name, size in groups.sizes.items()}
+        nx, ny = cfg.height_scan_points
+        xs = (torch.arange(nx, device=dev) - (nx - 1) / 2) * cfg.height_scan_spacing
+        ys = (torch.arange(ny, device=dev) - (ny - 1) / 2) * cfg.height_scan_spacing
+        self._scan_points = torch.stack(torch.meshgrid(xs, ys, indexing="ij"), dim=-1).reshape(-1, 2)
+        offsets = torch.tensor([-1.0, 0.0, 1.0], device=dev) * cfg.foot_scan_spacing
+        self._foot_scan_offsets = torch.stack(torch.meshgrid(offsets, offsets, indexing="ij"), dim=-1).reshape(-1, 2)
+
     def _init_indices(self) -> None:
         names = self.sim.contact_body_names
         missing = [b for b in self.term_cfg.contact_bodies if b not in names]
@@ -168,16 +182,23 @@ class LeggedLocomotion(VecEnv):
         self.termination_body_ids = torch.tensor([names.index(b) for b in self.term_cfg.contact_bodies])
         self.penalized_body_ids = torch.tensor([i for i, b in enumerate(names) if "thigh" in b or "calf" in b])
         self.hip_ids = torch.tensor([i for i, name in enumerate(self.sim.dof_names) if name.endswith("hip")])
+        # thigh and calf contact bodies in foot order (feet are named after their leg: FL_foot -> FL_thigh)
+        legs = [foot.rsplit("_", 1)[0] for foot in self.sim.foot_names]
+        self.leg_body_ids = {}
+        for part in ("thigh", "calf"):
+            found = [names.index(f"{leg}_{part}") for leg in legs if f"{leg}_{part}" in names]
+            self.leg_body_ids[part] = torch.tensor(found) if len(found) == len(legs) else None
         if len(self.hip_ids) == 0:
             raise ValueError(f"no hip joints (names ending in 'hip') among {self.sim.dof_names}")
 
     @property
     def obs_groups(self) -> dict[str, int]:
-        return {"policy": self.policy_layout.size, "critic": self.critic_layout.size}
+        return self.observation_groups.sizes
 
     @property
     def episode_keys(self) -> tuple[str, ...]:
-        return tuple(f"rew_{name}" for name in self.reward_terms) + ("max_command_x", "sim_failures")
+        keys = tuple(f"rew_{name}" for name in self.reward_terms) + ("max_command_x", "sim_failures")
+        return keys + (("terrain_level",) if isinstance(self.ground, CurriculumTerrain) else ())
 
     # ------------------------------------------------------------------------------------------- stepping
     def step(self, actions: torch.Tensor) -> tuple[Obs, torch.Tensor, torch.Tensor, dict[str, Any]]:
@@ -198,10 +219,12 @@ class LeggedLocomotion(VecEnv):
         extras: dict[str, Any] = {"time_outs": self.time_outs.clone()}
         done_ids = dones.nonzero(as_tuple=False).squeeze(-1)
         if done_ids.numel() > 0:
+            self._update_terrain_curriculum(done_ids)
             extras["episode"] = self._episode_statistics(done_ids)
             self._reset_envs(done_ids)
         self.last_dof_vel.copy_(self.dof_vel)
         self.last_foot_pos.copy_(self.foot_pos)
+        self._observe()
         return self.get_observations(), rewards, dones, extras
 
     def _read_state(self) -> None:
@@ -211,7 +234,6 @@ class LeggedLocomotion(VecEnv):
         self.base_lin_vel = sim.root_lin_vel_body
         self.base_ang_vel = sim.root_ang_vel_body
         self.projected_gravity = sim.projected_gravity
-        self.base_height = self.base_pos[:, 2]
         self.dof_pos = sim.dof_pos
         self.dof_vel = sim.dof_vel
         self.torques = sim.applied_torques
@@ -219,6 +241,9 @@ class LeggedLocomotion(VecEnv):
         self.foot_pos = sim.foot_pos_world
         self.body_contact = sim.body_contact
         self.penalized_contact = self.body_contact[:, self.penalized_body_ids]
+        self.foot_ground = self.ground.height(self.foot_pos[:, :, :2])  # (n, feet) ground height under each foot
+        self.foot_height = self.foot_pos[:, :, 2] - self.foot_radius - self.foot_ground
+        self.base_height = self.base_pos[:, 2] - self.foot_ground.mean(dim=1)
 
     def _update_feet(self) -> None:
         self.foot_vel_xy = (self.foot_pos[:, :, :2] - self.last_foot_pos[:, :, :2]) / self.step_dt
@@ -248,6 +273,7 @@ class LeggedLocomotion(VecEnv):
         n = ids.numel()
         lin_vel = quat_rotate(self.base_quat[ids], self.base_lin_vel[ids])
         lin_vel[:, :2] = (torch.rand(n, 2, device=self.device, generator=self.generator) * 2 - 1) * cfg.max_push_vel
+        self.push_vel[ids] = lin_vel[:, :2]
         ang_vel = quat_rotate(self.base_quat[ids], self.base_ang_vel[ids])
         self.sim.reset(ids, self.base_pos[ids], self.base_quat[ids], lin_vel, ang_vel, self.dof_pos[ids],
                        self.dof_vel[ids])
@@ -262,7 +288,15 @@ class LeggedLocomotion(VecEnv):
         failed = self.sim.sim_failures()
         self.sim_failure_count = int(failed.sum())
         self.terminated = contact | tilted | low | failed
-        self.time_outs = (self.episode_length_buf >= self.max_episode_length) & ~self.terminated
+        out_of_bounds = self.ground.out_of_bounds(self.base_pos[:, :2])  # not a failure: the terrain ended
+        self.time_outs = ((self.episode_length_buf >= self.max_episode_length) | out_of_bounds) & ~self.terminated
+
+    def _update_terrain_curriculum(self, ids: torch.Tensor) -> None:
+        if not self.ground.curriculum or self._evaluating:
+            return
+        walked = (self.base_pos[ids, :2] - self.ground.spawn_origins(ids)[:, :2]).norm(dim=1)
+        commanded = self.commands.command[ids, :2].norm(dim=1) * self.max_episode_length * self.step_dt
+        self.ground.update_curriculum(ids, walked, commanded, self.generator)
 
     def _compute_rewards(self) -> torch.Tensor:
         total = torch.zeros(self.num_envs, device=self.device)
@@ -285,6 +319,8 @@ class LeggedLocomotion(VecEnv):
             self.commands.update_curriculum(float(stats["rew_tracking_lin_vel"]) / scale)
         stats["max_command_x"] = torch.tensor(float(self.commands.lin_vel_x[1]))
         stats["sim_failures"] = torch.tensor(float(self.sim_failure_count))
+        if isinstance(self.ground, CurriculumTerrain):
+            stats["terrain_level"] = torch.tensor(self.ground.mean_level())
         return stats
 
     # --------------------------------------------------------------------------------------------- resets
@@ -297,16 +333,22 @@ class LeggedLocomotion(VecEnv):
         quat = torch.zeros(n, 4, device=dev)
         quat[:, 0] = torch.cos(yaw / 2)
         quat[:, 3] = torch.sin(yaw / 2)
-        root_pos = torch.zeros(n, 3, device=dev)
-        root_pos[:, 2] = self.sim.home_base_height + 0.02
+        root_pos = self.ground.spawn_origins(ids).clone()
+        if self.ground.spawn_radius > 0:
+            root_pos[:, :2] += (torch.rand(n, 2, device=dev, generator=gen) * 2 - 1) * self.ground.spawn_radius
+        root_pos[:, 2] += self.sim.home_base_height + 0.02
         lin_vel = (torch.rand(n, 3, device=dev, generator=gen) * 2 - 1) * 0.2
         ang_vel = (torch.rand(n, 3, device=dev, generator=gen) * 2 - 1) * 0.2
         self.sim.reset(ids, root_pos, quat, lin_vel, ang_vel, dof_pos, torch.zeros(n, self.num_actions, device=dev))
         if self.dr_cfg.on_reset:
             self._randomize_physics(ids)
         self.commands.resample(ids)
-        for buffer in (self.actions, self.last_actions, self.last_last_actions, self.last_dof_vel, self.feet_air_time):
+        for buffer in (self.actions, self.last_actions, self.last_last_actions, self.last_dof_vel, self.feet_air_time,
+                       self.push_vel):
             buffer[ids] = 0.0
+        for history in (self.history, self.critic_history):
+            if history is not None:
+                history.reset(ids)
         self.last_foot_contact[ids] = False
         self.episode_length_buf[ids] = 0
         if self.dr_cfg.push_interval_s is not None:
@@ -357,12 +399,9 @@ class LeggedLocomotion(VecEnv):
         def floats(values: torch.Tensor) -> list[float]:  # float32 values written as their shortest decimals
             return [float(f"{float(v):.7g}") for v in values.cpu()]
 
-        layouts = {"policy": self.policy_layout, "critic": self.critic_layout}
         return {
             "env": f"{type(self).__module__}.{type(self).__qualname__}",
-            "observations": {
-                name: {"size": layout.size, "terms": plain(layout.describe())} for name, layout in layouts.items()
-            },
+            "observations": plain(self.observation_groups.describe()),
             "observation_clip": float(self.obs_cfg.clip),
             "observation_units": {
                 "command": "commanded (lin_vel_x m/s, lin_vel_y m/s, yaw rate rad/s), body frame",
@@ -371,7 +410,9 @@ class LeggedLocomotion(VecEnv):
                 "dof_pos": "joint position - default_joint_pos, rad, joint_names order",
                 "dof_vel": "joint velocity, rad/s, joint_names order",
                 "last_action": "the previous action after clipping (zeros after a reset)",
-                "base_lin_vel": "base linear velocity, m/s, base frame (critic only)",
+                "base_lin_vel": "base linear velocity, m/s, base frame (critic and privileged only)",
+                "height_scan": "clip(base z - height_scan_offset - ground z, -1, 1) on a grid around the base, "
+                               "x forward, yaw-aligned (critic only)",
             },
             "num_actions": int(self.num_actions),
             "joint_names": list(self.sim.dof_names),
@@ -387,36 +428,88 @@ class LeggedLocomotion(VecEnv):
         }
 
     # ------------------------------------------------------------------------------------------ observing
-    def observation_terms(self) -> dict[str, torch.Tensor]:
-        return {
-            "command": self.commands.command,
-            "projected_gravity": self.projected_gravity,
-            "base_ang_vel": self.base_ang_vel,
-            "dof_pos": self.dof_pos - self.default_dof_pos,
-            "dof_vel": self.dof_vel,
-            "last_action": self.actions,
-            "base_lin_vel": self.base_lin_vel,
+    def observation_terms(self, names: set[str]) -> dict[str, torch.Tensor]:
+        """The raw (unscaled) value of every observation term in ``names``."""
+        compute = {
+            "command": lambda: self.commands.command,
+            "projected_gravity": lambda: self.projected_gravity,
+            "base_ang_vel": lambda: self.base_ang_vel,
+            "dof_pos": lambda: self.dof_pos - self.default_dof_pos,
+            "dof_vel": lambda: self.dof_vel,
+            "last_action": lambda: self.actions,
+            "base_lin_vel": lambda: self.base_lin_vel,
+            "friction": lambda: self.sim.friction.reshape(self.num_envs, 1).to(self.device),
+            "added_base_mass": lambda: self.sim.added_base_mass.reshape(self.num_envs, 1).to(self.device),
+            "com_offset": lambda: self.sim.com_offset.to(self.device),
+            "push_vel": lambda: self.push_vel,
+            "kp_scale": lambda: self.sim.kp_scale.to(self.device) - 1.0,
+            "kd_scale": lambda: self.sim.kd_scale.to(self.device) - 1.0,
+            "thigh_contact": lambda: self.body_contact[:, self.leg_body_ids["thigh"]].float(),
+            "calf_contact": lambda: self.body_contact[:, self.leg_body_ids["calf"]].float(),
+            "foot_contact": lambda: self.foot_contact.float(),
+            "foot_heights": self._foot_heights,
+            "foot_normals": lambda: self.ground.normals(self.foot_pos[:, :, :2]).flatten(1),
+            "height_scan": self._height_scan,
         }
+        return {name: compute[name]() for name in names}
 
-    def get_observations(self) -> Obs:
-        terms = self.observation_terms()
-        clip = self.obs_cfg.clip
-        critic = self.critic_layout.assemble(terms, self._critic_scales).clamp(-clip, clip)
-        policy = critic[:, : self.policy_layout.size]
+    def _foot_heights(self) -> torch.Tensor:
+        """Sole height above the ground at 3 x 3 points around each foot, clipped to +-1 m: (n, feet * 9)."""
+        points = self.foot_pos[:, :, None, :2] + self._foot_scan_offsets
+        sole = self.foot_pos[:, :, 2:3] - self.foot_radius
+        return (sole - self.ground.height(points)).clamp(-1.0, 1.0).flatten(1)
+
+    def _height_scan(self) -> torch.Tensor:
+        """clip(base z - offset - ground, -1, 1) on the yaw-aligned grid around the base: (n, points)."""
+        forward = quat_rotate(self.base_quat, self._unit_x)
+        yaw = torch.atan2(forward[:, 1], forward[:, 0])
+        cos, sin = torch.cos(yaw)[:, None], torch.sin(yaw)[:, None]
+        px, py = self._scan_points[:, 0], self._scan_points[:, 1]
+        points = torch.stack([cos * px - sin * py, sin * px + cos * py], dim=-1) + self.base_pos[:, None, :2]
+        ground = self.ground.height(points)
+        return (self.base_pos[:, 2:3] - self.obs_cfg.height_scan_offset - ground).clamp(-1.0, 1.0)
+
+    def _observe(self) -> None:
+        """Assemble every group once per step (noise drawn here, history frames pushed here)."""
+        groups, clip = self.observation_groups, self.obs_cfg.clip
+        terms = self.observation_terms(groups.term_names)
+        critic = groups.critic_frame.assemble(terms, self._critic_scales).clamp(-clip, clip)
+        policy = critic[:, : groups.policy.size]
         if self.obs_cfg.add_noise and not self._evaluating:
             noise = torch.rand(policy.shape, device=self.device, generator=self.generator) * 2 - 1
             policy = policy + noise * self._noise
-        return {"policy": policy, "critic": critic}
+        self.critic_history.push(critic)
+        obs = {"policy": policy.clone(), "critic": self.critic_history.flat.clone()}
+        if self.history is not None:
+            self.history.push(policy)
+            obs["history"] = self.history.flat.clone()
+        if groups.privileged is not None:
+            obs["privileged"] = groups.privileged.assemble(terms, self._privileged_scales).clamp(-clip, clip)
+        self._obs = obs
+
+    def reset(self) -> Obs:
+        super().reset()
+        self._observe()
+        return self.get_observations()
+
+    def get_observations(self) -> Obs:
+        """The observations of the current step (the same tensors until the next step)."""
+        return dict(self._obs)
 
     # ------------------------------------------------------------------------------------------------ resume
     _BUFFERS = ("actions", "last_actions", "last_last_actions", "last_dof_vel", "feet_air_time", "last_foot_contact",
-                "last_foot_pos", "push_countdown")
+                "last_foot_pos", "push_countdown", "push_vel")
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
         state["sim"] = self.sim.state_dict()
         state.update({name: getattr(self, name).clone() for name in self._BUFFERS})
         state["episode_sums"] = {name: sums.clone() for name, sums in self.episode_sums.items()}
+        state["ground"] = self.ground.state_dict()
+        state["observations"] = {name: obs.clone() for name, obs in self._obs.items()}
+        state["critic_history"] = self.critic_history.state_dict()
+        if self.history is not None:
+            state["history"] = self.history.state_dict()
         state["commands"] = {"command": self.commands.command.clone(), "heading": self.commands.heading.clone(),
                              "lin_vel_x": list(self.commands.lin_vel_x)}
         return state
@@ -428,6 +521,11 @@ class LeggedLocomotion(VecEnv):
             getattr(self, name).copy_(state[name])
         for name, sums in state["episode_sums"].items():
             self.episode_sums[name].copy_(sums)
+        self.ground.load_state_dict(state["ground"])
+        self._obs = {name: obs.clone() for name, obs in state["observations"].items()}
+        self.critic_history.load_state_dict(state["critic_history"])
+        if self.history is not None:
+            self.history.load_state_dict(state["history"])
         self.commands.command.copy_(state["commands"]["command"])
         self.commands.heading.copy_(state["commands"]["heading"])
         self.commands.lin_vel_x = list(state["commands"]["lin_vel_x"])

@@ -111,8 +111,7 @@ def feet_air_time(env: LeggedLocomotion) -> torch.Tensor:
 def foot_clearance(env: LeggedLocomotion) -> torch.Tensor:
     """Swing feet near the target height above the ground (mean over the feet in the air)."""
     swing = (~env.foot_contact).float()
-    height = env.foot_pos[:, :, 2] - env.foot_radius
-    close = torch.exp(-(height - env.reward_cfg.foot_clearance_target).square() / 0.0025)
+    close = torch.exp(-(env.foot_height - env.reward_cfg.foot_clearance_target).square() / 0.0025)
     return (close * swing).sum(dim=1) / swing.sum(dim=1).clamp(min=1.0) * moving(env)
 
 

@@ -1,0 +1,109 @@
+"""The locomotion task's observation groups, each defined here once; the env reports its sizes from this spec.
+
+With the teacher-student options on (``configs/go2_ts.yaml``) the Go2 groups are LeggedGym-Ex's go2_ts:
+
+- ``policy`` (45): command, projected gravity, base angular velocity, joint positions, joint velocities,
+  last action (noisy).
+- ``history`` (20 x 45 = 900): the last 20 ``policy`` frames, oldest first, zeros after a reset.
+- ``privileged`` (94): physics parameters 31 (friction, added mass, CoM offset 3, last push velocity 2,
+  kp scale - 1 (12), kd scale - 1 (12)), 3 x 3 ground heights around each foot relative to the sole (36),
+  ground normals at the feet (12), base linear velocity (3), thigh / calf / foot contacts (12).
+- ``critic`` (172 x 5 = 860): the noise-free policy frame, base linear velocity, physics parameters, contacts
+  and a 9 x 9 height scan around the base, stacked over the last 5 steps (oldest first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from leggedex.envs.locomotion.config import ObservationConfig
+from leggedex.envs.locomotion.observations import ObsLayout, ObsTerm
+
+
+def physics_terms(num_dofs: int) -> tuple[ObsTerm, ...]:
+    return (
+        ObsTerm("friction", 1),
+        ObsTerm("added_base_mass", 1),
+        ObsTerm("com_offset", 3),
+        ObsTerm("push_vel", 2),
+        ObsTerm("kp_scale", num_dofs),
+        ObsTerm("kd_scale", num_dofs),
+    )
+
+
+def contact_terms(num_feet: int) -> tuple[ObsTerm, ...]:
+    return (ObsTerm("thigh_contact", num_feet), ObsTerm("calf_contact", num_feet), ObsTerm("foot_contact", num_feet))
+
+
+@dataclass(frozen=True)
+class LocomotionObsGroups:
+    """Layouts of every group; ``history`` repeats the ``policy`` frame, ``critic`` stacks ``critic_frame``."""
+
+    policy: ObsLayout
+    critic_frame: ObsLayout
+    privileged: ObsLayout | None
+    history_length: int
+    critic_frames: int
+
+    @property
+    def sizes(self) -> dict[str, int]:
+        sizes = {"policy": self.policy.size, "critic": self.critic_frame.size * self.critic_frames}
+        if self.history_length > 0:
+            sizes["history"] = self.policy.size * self.history_length
+        if self.privileged is not None:
+            sizes["privileged"] = self.privileged.size
+        return sizes
+
+    @property
+    def layouts(self) -> tuple[ObsLayout, ...]:
+        return (self.critic_frame,) + ((self.privileged,) if self.privileged is not None else ())
+
+    @property
+    def term_names(self) -> set[str]:
+        """Every raw quantity some group reads (the env computes only these)."""
+        return {term.name for layout in self.layouts for term in layout.terms}
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        """Group -> size and terms in assembly order (stacked groups say how their frames are ordered)."""
+        out: dict[str, dict[str, Any]] = {"policy": {"size": self.policy.size, "terms": self.policy.describe()}}
+        if self.history_length > 0:
+            out["history"] = {"size": self.sizes["history"], "frames": self.history_length,
+                              "frame_terms": self.policy.describe(),
+                              "order": "oldest first; the newest frame is the current policy observation; "
+                                       "zeros after a reset"}
+        if self.privileged is not None:
+            out["privileged"] = {"size": self.privileged.size, "terms": self.privileged.describe()}
+        critic: dict[str, Any] = {"size": self.sizes["critic"], "terms": self.critic_frame.describe()}
+        if self.critic_frames > 1:
+            critic = {"size": self.sizes["critic"], "frames": self.critic_frames,
+                      "frame_terms": self.critic_frame.describe(), "order": "oldest first; zeros after a reset"}
+        out["critic"] = critic
+        return out
+
+
+def locomotion_obs_groups(cfg: ObservationConfig, num_dofs: int, num_feet: int) -> LocomotionObsGroups:
+    cfg.validate()
+    policy = ObsLayout((
+        ObsTerm("command", 3, (cfg.lin_vel_scale, cfg.lin_vel_scale, cfg.ang_vel_scale)),
+        ObsTerm("projected_gravity", 3, 1.0, cfg.noise_gravity),
+        ObsTerm("base_ang_vel", 3, cfg.ang_vel_scale, cfg.noise_ang_vel),
+        ObsTerm("dof_pos", num_dofs, cfg.dof_pos_scale, cfg.noise_dof_pos),
+        ObsTerm("dof_vel", num_dofs, cfg.dof_vel_scale, cfg.noise_dof_vel),
+        ObsTerm("last_action", num_dofs, 1.0),
+    ))
+    base_lin_vel = ObsTerm("base_lin_vel", 3, cfg.lin_vel_scale)
+    critic = policy.terms + (base_lin_vel,)  # the policy frame must stay the prefix: the env slices it off
+    if cfg.critic_privileged:
+        critic += physics_terms(num_dofs) + contact_terms(num_feet)
+    if cfg.height_scan:
+        nx, ny = cfg.height_scan_points
+        critic += (ObsTerm("height_scan", nx * ny, cfg.height_scan_scale),)
+    privileged = None
+    if cfg.privileged:
+        privileged = ObsLayout(physics_terms(num_dofs) + (
+            ObsTerm("foot_heights", 9 * num_feet),
+            ObsTerm("foot_normals", 3 * num_feet),
+            base_lin_vel,
+        ) + contact_terms(num_feet))
+    return LocomotionObsGroups(policy, ObsLayout(critic), privileged, cfg.history_length, cfg.critic_frames)
