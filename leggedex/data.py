@@ -87,16 +87,24 @@ def collect_rollout(env: VecEnv, method: Any, obs: Obs, tracker: EpisodeTracker)
     )
 
 
+def optimizers_of(configured: Any) -> Any:
+    """The optimizer(s) of what ``configure_optimizers`` returned: one optimizer, a list of them, or a pair
+    (optimizers, schedulers). Schedulers are the method's own business (it keeps and steps them)."""
+    if isinstance(configured, tuple) and len(configured) == 2 and isinstance(configured[0], list):
+        return configured[0]
+    return configured
+
+
 class PlainLoop:
     """The Trainer's iteration without Lightning (benchmarks, reference computations): the same rollout and
-    update code, with the method's optimizer held here."""
+    update code, with the method's optimizer(s) held here."""
 
     def __init__(self, env: VecEnv, method: Any) -> None:
         self.env = env
         self.method = method
         method.build(env.obs_spec)
-        method.storage = method.build_storage(env.num_envs)
-        self.optimizer = method.configure_optimizers()
+        method.setup_storage(env.num_envs)
+        self.optimizer = optimizers_of(method.configure_optimizers())
         self.tracker = EpisodeTracker(env.num_envs, env.device)
         with torch.inference_mode():
             self.obs = env.reset()

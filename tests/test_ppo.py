@@ -7,7 +7,8 @@ import time
 import pytest
 import torch
 
-from conftest import make_datamodule, make_ppo, make_trainer
+from conftest import SMALL_PPO, make_datamodule, make_ppo, make_trainer
+from leggedex.data import PlainLoop
 from leggedex.envs import ObsSpec, PointMassReach
 from leggedex.methods import PPO
 
@@ -113,3 +114,37 @@ def test_ppo_learns_point_mass_reaching_quickly(seeded) -> None:
     # the return of a full episode of holding the goal is ~8; an untrained policy drifts away (< 1)
     assert before < 1.5
     assert after > 5.0, (before, after)
+
+
+class PenalizedStdPPO(PPO):
+    """Uses the two extension points that methods built on PPO add training through."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.stages: list[tuple[bool, int]] = []
+
+    def auxiliary_losses(self, batch):
+        return {"std_penalty": 10.0 * self.actor_critic.std.square().sum()}
+
+    def after_ppo_update(self, storage, optimizers):
+        self.stages.append((storage.is_full, len(optimizers)))
+        return {"Extra/stage": 1.0}
+
+
+def test_auxiliary_losses_and_the_extra_stage_join_the_update() -> None:
+    def train(method: PPO, as_list: bool) -> dict[str, float]:
+        torch.manual_seed(0)
+        loop = PlainLoop(PointMassReach(16, seed=0), method)
+        if as_list:  # what self.optimizers() returns when a method has several
+            loop.optimizer = [loop.optimizer]
+        return [loop.learn(loop.collect()) for _ in range(3)][-1]
+
+    options = {**SMALL_PPO, "schedule": "fixed", "learning_rate": 1e-2}
+    plain = train(PPO(**options), as_list=False)
+    penalized = PenalizedStdPPO(**options)
+    logs = train(penalized, as_list=True)
+    assert set(logs) == set(plain) | {"Loss/std_penalty", "Extra/stage"}
+    assert set(plain) == {"Loss/value_function", "Loss/surrogate", "Loss/entropy", "Loss/learning_rate",
+                          "Policy/mean_noise_std"}
+    assert penalized.stages == [(True, 1)] * 3  # after the PPO epochs, before the rollout is cleared
+    assert logs["Policy/mean_noise_std"] < plain["Policy/mean_noise_std"] - 0.03  # the penalty was trained on

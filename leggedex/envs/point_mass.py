@@ -7,6 +7,15 @@ noisy actor observations and a noise-free critic group), so every trainer path i
 Dynamics: a unit mass in the plane, force = ``action_scale * clip(action, -1, 1)``, linear drag; an episode
 terminates when the mass leaves the arena (``|position| > arena_size`` on either axis) and times out after
 ``episode_length_s``. Goals are drawn uniformly in the inner part of the arena at each episode start.
+
+For teacher-student methods it can hide part of the dynamics and add two groups. At each episode start,
+``drag_range`` and ``action_scale_range`` redraw the env's drag and force scale uniformly, and
+``flip_action_axes`` reverses each action axis with probability 1/2. ``privileged`` (``privileged=True``) holds
+what the policy cannot see directly: the noise-free velocity, the drag and the signed force per action unit of
+each axis. A policy that knows the polarity holds the goal; one that does not pushes the wrong way on half of
+the axes. ``history`` (``history_length`` > 0) holds the last N ``policy`` frames, oldest first, zeroed when an
+episode starts. Observations are computed once per step or reset and cached, so the history advances exactly
+once per step.
 """
 
 from __future__ import annotations
@@ -15,11 +24,17 @@ from typing import Any
 
 import torch
 
+from leggedex.envs.history import ObsHistory
 from leggedex.envs.vec_env import Obs, VecEnv
+
+POLICY_SIZE = 6
+CRITIC_SIZE = 8
+PRIVILEGED_SIZE = 5  # velocity (2), drag, signed action gain per axis (2)
 
 
 class PointMassReach(VecEnv):
-    """Point-mass goal reaching. Groups: ``policy`` (6, noisy) and ``critic`` (8, noise-free)."""
+    """Point-mass goal reaching. Groups: ``policy`` (6, noisy), ``critic`` (8, noise-free), optionally
+    ``privileged`` (5) and ``history`` (6 x ``history_length``)."""
 
     num_actions = 2
 
@@ -38,10 +53,20 @@ class PointMassReach(VecEnv):
         obs_noise: float = 0.02,
         reward_scales: dict[str, float] | None = None,
         random_initial_episode_length: bool = True,
+        history_length: int = 0,
+        privileged: bool = False,
+        drag_range: tuple[float, float] | None = None,
+        action_scale_range: tuple[float, float] | None = None,
+        flip_action_axes: bool = False,
     ) -> None:
         super().__init__(num_envs, seed, device)
         if dt <= 0 or episode_length_s <= 0:
             raise ValueError(f"dt and episode_length_s must be positive, got dt={dt}, episode_length_s={episode_length_s}")
+        if history_length < 0:
+            raise ValueError(f"history_length must be >= 0, got {history_length}")
+        for name, bounds in (("drag_range", drag_range), ("action_scale_range", action_scale_range)):
+            if bounds is not None and not (len(bounds) == 2 and 0.0 <= bounds[0] <= bounds[1]):
+                raise ValueError(f"{name} must be (low, high) with 0 <= low <= high, got {bounds}")
         self.step_dt = dt
         self.max_episode_length = int(round(episode_length_s / dt))
         self.arena_size = arena_size
@@ -56,8 +81,16 @@ class PointMassReach(VecEnv):
                 raise ValueError(f"unknown reward term(s) {sorted(unknown)}; known: {sorted(self.reward_scales)}")
             self.reward_scales.update(reward_scales)
         self.random_initial_episode_length = random_initial_episode_length
+        self.privileged = privileged
+        self.drag_range = drag_range
+        self.action_scale_range = action_scale_range
+        self.flip_action_axes = flip_action_axes
 
         n, dev = num_envs, self.device
+        self.env_drag = torch.full((n,), float(drag), device=dev)
+        self.env_action_gain = torch.full((n, 2), float(action_scale), device=dev)  # signed force per action unit
+        self.history = ObsHistory(n, history_length, POLICY_SIZE, dev) if history_length > 0 else None
+        self._obs: Obs | None = None  # the observations of the current step, computed on first request
         self.position = torch.zeros(n, 2, device=dev)
         self.velocity = torch.zeros(n, 2, device=dev)
         self.goal = torch.zeros(n, 2, device=dev)
@@ -68,7 +101,12 @@ class PointMassReach(VecEnv):
 
     @property
     def obs_groups(self) -> dict[str, int]:
-        return {"policy": 6, "critic": 8}
+        groups = {"policy": POLICY_SIZE, "critic": CRITIC_SIZE}
+        if self.privileged:
+            groups["privileged"] = PRIVILEGED_SIZE
+        if self.history is not None:
+            groups["history"] = self.history.size
+        return groups
 
     @property
     def episode_keys(self) -> tuple[str, ...]:
@@ -80,7 +118,7 @@ class PointMassReach(VecEnv):
         self.last_actions.copy_(self.actions)
         self.actions.copy_(actions.clamp(-1.0, 1.0))
         distance_before = (self.goal - self.position).norm(dim=1)
-        force = self.action_scale * self.actions - self.drag * self.velocity
+        force = self.env_action_gain * self.actions - self.env_drag[:, None] * self.velocity
         self.velocity += force * self.step_dt
         self.position += self.velocity * self.step_dt
         self.episode_length_buf += 1
@@ -94,14 +132,26 @@ class PointMassReach(VecEnv):
         if done_ids.numel() > 0:
             extras["episode"] = self._episode_statistics(done_ids)
             self._reset_envs(done_ids)
+        self._obs = None
         return self.get_observations(), rewards, dones, extras
 
     def get_observations(self) -> Obs:
+        if self._obs is None:
+            self._obs = self._compute_observations()
+        return self._obs
+
+    def _compute_observations(self) -> Obs:
         to_goal = self.goal - self.position
         critic = torch.cat([to_goal, self.velocity, self.actions, self.position], dim=1)
         noise = torch.randn(self.num_envs, 4, device=self.device, generator=self.generator) * self.obs_noise
         policy = torch.cat([critic[:, :4] + noise, self.actions], dim=1)
-        return {"policy": policy, "critic": critic}
+        obs = {"policy": policy, "critic": critic}
+        if self.privileged:
+            obs["privileged"] = torch.cat([self.velocity, self.env_drag[:, None], self.env_action_gain], dim=1)
+        if self.history is not None:
+            self.history.push(policy)
+            obs["history"] = self.history.flat.clone()  # the buffer itself moves on at the next step
+        return obs
 
     # ------------------------------------------------------------------------------------------------ rewards
     def _compute_rewards(self, distance_before: torch.Tensor) -> torch.Tensor:
@@ -138,18 +188,43 @@ class PointMassReach(VecEnv):
         self.episode_length_buf[ids] = 0
         for sums in self.episode_sums.values():
             sums[ids] = 0.0
+        if self.drag_range is not None:
+            self.env_drag[ids] = self._uniform(self.drag_range, count)
+        if self.action_scale_range is not None:
+            self.env_action_gain[ids] = self._uniform(self.action_scale_range, count)[:, None].expand(count, 2)
+        if self.flip_action_axes:
+            flips = torch.rand(count, 2, device=self.device, generator=self.generator) < 0.5
+            self.env_action_gain[ids] = self.env_action_gain[ids].abs() * (1.0 - 2.0 * flips.float())
+        if self.history is not None:
+            self.history.reset(ids)
+        self._obs = None
+
+    def _uniform(self, bounds: tuple[float, float], count: int) -> torch.Tensor:
+        low, high = bounds
+        return low + (high - low) * torch.rand(count, device=self.device, generator=self.generator)
 
     # ------------------------------------------------------------------------------------------------- resume
+    _STATE_BUFFERS = ("position", "velocity", "goal", "actions", "last_actions", "env_drag", "env_action_gain")
+
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        for name in ("position", "velocity", "goal", "actions", "last_actions"):
+        for name in self._STATE_BUFFERS:
             state[name] = getattr(self, name).clone()
         state["episode_sums"] = {k: v.clone() for k, v in self.episode_sums.items()}
+        if self.history is not None:
+            state["history"] = self.history.state_dict()
+        if self._obs is not None:
+            state["observations"] = {k: v.clone() for k, v in self._obs.items()}
         return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        for name in ("position", "velocity", "goal", "actions", "last_actions"):
-            getattr(self, name).copy_(state[name])
+        for name in self._STATE_BUFFERS:
+            if name in state:  # the env_* buffers are absent from checkpoints written before they existed
+                getattr(self, name).copy_(state[name])
         for key, value in state["episode_sums"].items():
             self.episode_sums[key].copy_(value)
+        if self.history is not None:
+            self.history.load_state_dict(state["history"])
+        saved = state.get("observations")
+        self._obs = {k: v.clone().to(self.device) for k, v in saved.items()} if saved is not None else None

@@ -2,5 +2,6 @@
 
 from leggedex.methods.base import NonFiniteError, OnPolicyMethod, Rollout
 from leggedex.methods.ppo import PPO
+from leggedex.methods.teacher_student import TeacherStudentPPO
 
-__all__ = ["PPO", "NonFiniteError", "OnPolicyMethod", "Rollout"]
+__all__ = ["PPO", "NonFiniteError", "OnPolicyMethod", "Rollout", "TeacherStudentPPO"]

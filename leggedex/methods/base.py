@@ -7,7 +7,8 @@ A method is one LightningModule subclass. The DataModule drives the env and call
 
 ``num_steps_per_env`` times, then yields a ``Rollout`` batch to ``training_step``. A subclass declares
 ``required_obs_groups``; ``build(spec)`` checks them against the env and builds networks before the Trainer
-wraps the model (``configure_model``), so a mismatch fails with one message before any training.
+wraps the model (``configure_model``), so a mismatch fails with one message before any training. The networks
+(``check_networks``) and the storage (``storage_type``, checked when the fit starts) are checked the same way.
 
 Checkpoints carry, beside Lightning's own content, the method's class, the env's observation spec (so a
 checkpoint can be loaded without an env) and the RNG states (so a resumed run continues bit-exactly).
@@ -100,6 +101,7 @@ class OnPolicyMethod(LightningModule):
     """Base class of on-policy methods; see the module docstring."""
 
     required_obs_groups: ClassVar[tuple[str, ...]] = ("policy", "critic")
+    storage_type: ClassVar[type] = object  # what build_storage must return (a subclass of it)
 
     def __init__(self, num_steps_per_env: int = 24) -> None:
         super().__init__()
@@ -124,13 +126,29 @@ class OnPolicyMethod(LightningModule):
             return
         spec.require(self.required_obs_groups, type(self).__name__)
         self.build_networks(spec)
+        self.check_networks()
         self.obs_spec = spec
 
     def build_networks(self, spec: ObsSpec) -> None:
         raise NotImplementedError
 
+    def check_networks(self) -> None:
+        """Raise a ``TypeError`` (see ``require_type``) when ``build_networks`` built networks this method cannot
+        train."""
+
     def build_storage(self, num_envs: int) -> Any:
         raise NotImplementedError
+
+    def setup_storage(self, num_envs: int) -> None:
+        """Build the rollout storage and check that it is a ``storage_type``."""
+        storage = self.build_storage(num_envs)
+        self.require_type("rollout storage", "build_storage returned", storage, self.storage_type)
+        self.storage = storage
+
+    def require_type(self, what: str, where: str, value: Any, expected: type) -> None:
+        if not isinstance(value, expected):
+            raise TypeError(f"{type(self).__name__} needs its {what} to be {expected.__name__} (or a subclass), "
+                            f"but {where} {type(value).__name__}")
 
     def configure_model(self) -> None:
         if self._trainer is None:  # load_from_checkpoint: on_load_checkpoint builds from the saved spec
@@ -144,7 +162,7 @@ class OnPolicyMethod(LightningModule):
         self.build(datamodule.env.obs_spec)
 
     def on_fit_start(self) -> None:
-        self.storage = self.build_storage(self.trainer.datamodule.env.num_envs)
+        self.setup_storage(self.trainer.datamodule.env.num_envs)
 
     # ----------------------------------------------------------------------------------------- rollout API
     def act(self, obs: Obs) -> torch.Tensor:

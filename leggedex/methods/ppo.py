@@ -4,14 +4,26 @@ One Lightning epoch is one PPO iteration: the DataModule fills ``self.storage`` 
 ``process_env_step``; ``training_step`` then computes GAE returns (time-outs bootstrapped), folds the rollout's
 observation statistics into the normalizers, and runs ``num_learning_epochs x num_mini_batches`` clipped-PPO
 steps with gradient-norm clipping and a fixed or adaptive-KL learning rate. Defaults follow rsl_rl / legged_gym.
+
+Methods built on PPO override small hooks instead of PPO's bodies:
+
+- ``stored_obs_groups()``: the groups kept in the rollout storage (``storage_type``);
+- ``normalize_obs(obs, observe)``: the normalized groups that are stored and that the hooks below read;
+- ``action_distribution(obs)`` and ``value(obs)``: the policy and the critic on stored (normalized) groups;
+- ``auxiliary_losses(batch)``: extra terms, coefficients included, added to every PPO mini-batch loss;
+- ``after_ppo_update(storage, optimizers)``: a stage of its own after the PPO epochs, with further optimizers;
+- ``ppo_parameters()``: what the PPO optimizer (the first one) trains.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Iterator, Sequence
+from typing import Any, ClassVar, Literal
 
 import torch
+from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
+from torch.distributions import Normal
 
 from leggedex.envs.vec_env import Obs, ObsSpec
 from leggedex.methods.base import OnPolicyMethod, Rollout, check_finite
@@ -22,6 +34,9 @@ from leggedex.storage.rollout import MiniBatch, RolloutStorage
 
 class PPO(OnPolicyMethod):
     """Clipped PPO with a Gaussian MLP actor-critic; every argument is a config key (``--model.<name>``)."""
+
+    actor_critic_type: ClassVar[type[ActorCritic]] = ActorCritic  # what build_networks must build
+    storage_type: ClassVar[type[RolloutStorage]] = RolloutStorage
 
     def __init__(
         self,
@@ -74,34 +89,63 @@ class PPO(OnPolicyMethod):
             empirical_normalization=hp.empirical_normalization,
         )
 
-    def build_storage(self, num_envs: int) -> RolloutStorage:
-        spec = self.obs_spec
-        sizes = {"policy": spec.groups["policy"], "critic": spec.groups["critic"]}
-        return RolloutStorage(num_envs, self.num_steps_per_env, sizes, spec.num_actions, self.device)
+    def check_networks(self) -> None:
+        self.require_type("actor-critic", "build_networks built", self.actor_critic, self.actor_critic_type)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
-        return torch.optim.Adam(self.actor_critic.parameters(), lr=self.hparams.learning_rate)
+    def stored_obs_groups(self) -> dict[str, int]:
+        """Observation groups (name -> size) kept in the rollout storage: by default the required ones."""
+        return {name: self.obs_spec.groups[name] for name in self.required_obs_groups}
+
+    def build_storage(self, num_envs: int) -> RolloutStorage:
+        return self.storage_type(num_envs, self.num_steps_per_env, self.stored_obs_groups(),
+                                 self.obs_spec.num_actions, self.device)
+
+    def ppo_parameters(self) -> Iterator[nn.Parameter]:
+        return self.actor_critic.parameters()
+
+    def configure_optimizers(self) -> OptimizerLRScheduler:
+        return torch.optim.Adam(self.ppo_parameters(), lr=self.hparams.learning_rate)
 
     def normalizers(self) -> list[EmpiricalNormalizer]:
         return [m for m in self.modules() if isinstance(m, EmpiricalNormalizer)]
 
-    # ------------------------------------------------------------------------------------------------ acting
-    def act(self, obs: Obs) -> torch.Tensor:
+    # ------------------------------------------------------------------------------------------------ hooks
+    def normalize_obs(self, obs: Obs, observe: bool = True) -> Obs:
+        """The stored groups, normalized; with ``observe`` (rollouts) their statistics are gathered first."""
         ac = self.actor_critic
-        if self.hparams.empirical_normalization:
+        if observe and self.hparams.empirical_normalization:
             ac.actor_normalizer.observe(obs["policy"])
             ac.critic_normalizer.observe(obs["critic"])
-        actor_obs = ac.actor_normalizer(obs["policy"])
-        critic_obs = ac.critic_normalizer(obs["critic"])
-        dist = ac.distribution(actor_obs)
+        return {"policy": ac.actor_normalizer(obs["policy"]), "critic": ac.critic_normalizer(obs["critic"])}
+
+    def action_distribution(self, obs: Obs) -> Normal:
+        """The policy being trained, on normalized groups."""
+        return self.actor_critic.distribution(obs["policy"])
+
+    def value(self, obs: Obs) -> torch.Tensor:
+        """The critic, on normalized groups."""
+        return self.actor_critic.evaluate(obs["critic"])
+
+    def auxiliary_losses(self, batch: MiniBatch) -> dict[str, torch.Tensor]:
+        """Extra loss terms (coefficients included) added to each PPO mini-batch loss, logged as ``Loss/<name>``."""
+        return {}
+
+    def after_ppo_update(self, storage: RolloutStorage, optimizers: list[Any]) -> dict[str, float]:
+        """A further training stage after the PPO epochs (``optimizers[1:]`` are its own); returns what it logs."""
+        return {}
+
+    # ------------------------------------------------------------------------------------------------ acting
+    def act(self, obs: Obs) -> torch.Tensor:
+        stored = self.normalize_obs(obs)
+        dist = self.action_distribution(stored)
         actions = dist.sample()
         self._transition = {
-            "obs": {"policy": actor_obs, "critic": critic_obs},
+            "obs": stored,
             "actions": actions,
             "log_probs": dist.log_prob(actions).sum(-1),
             "action_mean": dist.mean,
             "action_std": dist.stddev,
-            "values": ac.evaluate(critic_obs),
+            "values": self.value(stored),
         }
         return actions
 
@@ -121,8 +165,12 @@ class PPO(OnPolicyMethod):
         losses = self.learn(batch, self.optimizers())
         self.log_dict(losses, on_step=False, on_epoch=True, batch_size=1)
 
-    def learn(self, rollout: Rollout, optimizer: Any) -> dict[str, float]:
-        """One PPO update on a collected rollout; returns the logged losses. Usable without a Trainer."""
+    def learn(self, rollout: Rollout, optimizers: Any | Sequence[Any]) -> dict[str, float]:
+        """One update on a collected rollout; returns the logged values. Usable without a Trainer.
+
+        ``optimizers``: one optimizer or a list (what ``self.optimizers()`` returns); the first is PPO's.
+        """
+        optimizers = list(optimizers) if isinstance(optimizers, (list, tuple)) else [optimizers]
         storage = rollout.storage
         if not storage.is_full:
             raise RuntimeError(f"got a rollout with {storage.step}/{storage.num_steps} steps; it must be full")
@@ -130,7 +178,8 @@ class PPO(OnPolicyMethod):
         self.compute_returns(storage, rollout.last_obs)
         for normalizer in self.normalizers():
             normalizer.commit()
-        losses = self.update(storage, optimizer)
+        losses = self.update(storage, optimizers[0])
+        losses.update(self.after_ppo_update(storage, optimizers))
         storage.clear()
         return losses
 
@@ -141,8 +190,7 @@ class PPO(OnPolicyMethod):
 
     @torch.no_grad()
     def compute_returns(self, storage: RolloutStorage, last_obs: Obs) -> None:
-        ac = self.actor_critic
-        last_values = ac.evaluate(ac.critic_normalizer(last_obs["critic"]))
+        last_values = self.value(self.normalize_obs(last_obs, observe=False))
         storage.compute_returns(last_values, self.hparams.gamma, self.hparams.lam)
         if self.hparams.normalize_advantage:
             adv = storage.advantages
@@ -151,18 +199,21 @@ class PPO(OnPolicyMethod):
     def update(self, storage: RolloutStorage, optimizer: Any) -> dict[str, float]:
         hp = self.hparams
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        totals = {"Loss/value_function": 0.0, "Loss/surrogate": 0.0, "Loss/entropy": 0.0}
+        totals: dict[str, float] = {}
         count = 0
         for batch in storage.mini_batches(hp.num_mini_batches, hp.num_learning_epochs):
             losses = self.ppo_losses(batch, optimizer)
             loss = losses["surrogate"] + hp.value_loss_coef * losses["value_function"] - hp.entropy_coef * losses["entropy"]
+            auxiliary = self.auxiliary_losses(batch)
+            for term in auxiliary.values():
+                loss = loss + term
             check_finite("loss", loss.detach(), self.iteration)
             optimizer.zero_grad(set_to_none=True)
             self.backward_loss(loss)
             nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
             optimizer.step()
-            for key in ("value_function", "surrogate", "entropy"):
-                totals[f"Loss/{key}"] += float(losses[key].detach())
+            for key, term in {**losses, **auxiliary}.items():
+                totals[f"Loss/{key}"] = totals.get(f"Loss/{key}", 0.0) + float(term.detach())
             count += 1
         logs = {key: value / count for key, value in totals.items()}
         logs["Loss/learning_rate"] = optimizer.param_groups[0]["lr"]
@@ -172,8 +223,7 @@ class PPO(OnPolicyMethod):
     def ppo_losses(self, batch: MiniBatch, optimizer: Any) -> dict[str, torch.Tensor]:
         """Surrogate, value and entropy terms of one mini-batch; adapts the learning rate to the KL first."""
         hp = self.hparams
-        ac = self.actor_critic
-        dist = ac.distribution(batch.obs["policy"])
+        dist = self.action_distribution(batch.obs)
         if hp.schedule == "adaptive":
             self.adapt_learning_rate(batch.action_mean, batch.action_std, dist.mean, dist.stddev, optimizer)
         log_probs = dist.log_prob(batch.actions).sum(-1)
@@ -181,7 +231,7 @@ class PPO(OnPolicyMethod):
         clipped = ratio.clamp(1.0 - hp.clip_param, 1.0 + hp.clip_param)
         surrogate = -torch.min(batch.advantages * ratio, batch.advantages * clipped).mean()
 
-        values = ac.evaluate(batch.obs["critic"])
+        values = self.value(batch.obs)
         if hp.use_clipped_value_loss:
             values_clipped = batch.values + (values - batch.values).clamp(-hp.clip_param, hp.clip_param)
             value_loss = torch.max((values - batch.returns).square(), (values_clipped - batch.returns).square()).mean()

@@ -29,13 +29,15 @@ class ActorCritic(nn.Module):
         init_noise_std: float = 1.0,
         min_std: float = 1e-3,
         empirical_normalization: bool = False,
+        actor_latent_dim: int = 0,
     ) -> None:
         super().__init__()
         if init_noise_std <= 0 or min_std <= 0:
             raise ValueError(f"init_noise_std and min_std must be > 0, got {init_noise_std} and {min_std}")
         self.num_actions = num_actions
         self.min_std = min_std
-        self.actor = MLP(num_actor_obs, num_actions, actor_hidden_dims, activation)
+        # a subclass may append a latent (an encoding of other observations) to the actor's normalized input
+        self.actor = MLP(num_actor_obs + actor_latent_dim, num_actions, actor_hidden_dims, activation)
         self.critic = MLP(num_critic_obs, 1, critic_hidden_dims, activation)
         self.std = nn.Parameter(torch.full((num_actions,), float(init_noise_std)))
         self.actor_normalizer: nn.Module = (

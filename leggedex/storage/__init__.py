@@ -1,5 +1,6 @@
 """Rollout storages, one per observation layout a method trains on."""
 
 from leggedex.storage.rollout import MiniBatch, RolloutStorage
+from leggedex.storage.rollout_ts import RolloutStorageTS
 
-__all__ = ["MiniBatch", "RolloutStorage"]
+__all__ = ["MiniBatch", "RolloutStorage", "RolloutStorageTS"]

@@ -8,7 +8,7 @@ overwritten before it has been trained on.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -95,21 +95,30 @@ class RolloutStorage:
             next_values = self.values[t]
         self.returns.copy_(self.advantages + self.values)
 
-    def mini_batches(self, num_mini_batches: int, num_epochs: int) -> Iterator[MiniBatch]:
-        """``num_epochs`` passes over the rollout, each split into ``num_mini_batches`` random mini-batches."""
+    def batch_indices(self, num_mini_batches: int, num_epochs: int) -> Iterator[torch.Tensor]:
+        """Indices into the flattened (step * env) rollout: ``num_epochs`` random permutations, each split into
+        ``num_mini_batches`` equal parts."""
         total = self.num_envs * self.num_steps
         if num_mini_batches > total:
             raise ValueError(f"num_mini_batches={num_mini_batches} exceeds the rollout size {total}")
         size = total // num_mini_batches
-
-        def flat(x: torch.Tensor) -> torch.Tensor:
-            return x.flatten(0, 1)
-
-        obs = {name: flat(buffer) for name, buffer in self.obs.items()}
-        fields = [flat(x) for x in (self.actions, self.values, self.advantages, self.returns, self.log_probs,
-                                    self.action_mean, self.action_std)]
         for _ in range(num_epochs):
             order = torch.randperm(total, device=self.device)
             for k in range(num_mini_batches):
-                idx = order[k * size : (k + 1) * size]
-                yield MiniBatch({name: x[idx] for name, x in obs.items()}, *(x[idx] for x in fields))
+                yield order[k * size : (k + 1) * size]
+
+    def flat_obs(self, names: Iterable[str] | None = None) -> dict[str, torch.Tensor]:
+        """Stored observation groups (all, or ``names``) as (step * env, size) views."""
+        names = self.obs.keys() if names is None else names
+        return {name: self.obs[name].flatten(0, 1) for name in names}
+
+    def mini_batches(
+        self, num_mini_batches: int, num_epochs: int, groups: Iterable[str] | None = None
+    ) -> Iterator[MiniBatch]:
+        """``num_epochs`` passes over the rollout, each split into ``num_mini_batches`` random mini-batches
+        carrying the observation ``groups`` (default: all stored groups)."""
+        obs = self.flat_obs(groups)
+        fields = [x.flatten(0, 1) for x in (self.actions, self.values, self.advantages, self.returns,
+                                            self.log_probs, self.action_mean, self.action_std)]
+        for idx in self.batch_indices(num_mini_batches, num_epochs):
+            yield MiniBatch({name: x[idx] for name, x in obs.items()}, *(x[idx] for x in fields))

@@ -1,0 +1,92 @@
+"""Teacher against student on the same evaluation episodes: mean return of each, and their ratio.
+
+The teacher is the policy PPO trains (the mean of ``method.action_distribution`` on normalized groups, so it
+reads the privileged group); the student is the deployed policy (``method.inference_policy`` on
+``policy_inputs()``). Both run the same episodes: one env set built from the config with one seed, every episode
+starting at step 0, one fixed command per env drawn from the config's command ranges, no observation noise and
+no pushes. Each env's return is summed until its first episode ends (a fall ends it early).
+
+    python scripts/compare_teacher_student.py --config configs/go2_ts.yaml --ckpt logs/go2_ts/<run>/last.ckpt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+
+import torch
+
+from leggedex.envs.vec_env import Obs, VecEnv
+from leggedex.export import build_env, check_policy_fits_env, load_method
+from leggedex.methods.base import OnPolicyMethod
+
+Policy = Callable[[Obs], torch.Tensor]
+
+
+def teacher_policy(method: OnPolicyMethod) -> Policy:
+    return lambda obs: method.action_distribution(method.normalize_obs(obs, observe=False)).mean
+
+
+def student_policy(method: OnPolicyMethod) -> Policy:
+    groups = method.policy_inputs()
+    return lambda obs: method.inference_policy(*(obs[g] for g in groups))
+
+
+def fixed_commands(env: VecEnv, seed: int) -> torch.Tensor:
+    cfg = env.command_cfg
+    gen = torch.Generator().manual_seed(seed)
+    columns = []
+    for low, high in (cfg.lin_vel_x, cfg.lin_vel_y, cfg.ang_vel_yaw):
+        columns.append(low + (high - low) * torch.rand(env.num_envs, generator=gen))
+    return torch.stack(columns, dim=1)
+
+
+@torch.inference_mode()
+def first_episode_returns(env: VecEnv, policy: Policy, commands: torch.Tensor) -> dict[str, float]:
+    env.set_evaluation_commands(commands)
+    try:
+        obs = env.reset()
+        returns = torch.zeros(env.num_envs)
+        running = torch.ones(env.num_envs, dtype=torch.bool)
+        fell = torch.zeros(env.num_envs, dtype=torch.bool)
+        for _ in range(env.max_episode_length):
+            obs, rewards, dones, extras = env.step(policy(obs))
+            returns += rewards * running
+            fell |= running & dones & ~extras["time_outs"]
+            running &= ~dones
+            if not running.any():
+                break
+    finally:
+        env.set_evaluation_commands(None)
+    return {"mean_return": float(returns.mean()), "fall_fraction": float(fell.float().mean())}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--ckpt", required=True)
+    parser.add_argument("--num-envs", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=12345)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--json", help="also write the result here")
+    args, overrides = parser.parse_known_args()
+    torch.set_num_threads(args.threads)
+
+    cli, method = load_method(["--config", args.config, *overrides], args.ckpt)
+    result: dict[str, dict[str, float]] = {}
+    for name, make in (("teacher", teacher_policy), ("student", student_policy)):
+        env = build_env(cli, args.num_envs, args.seed)
+        check_policy_fits_env(method, env, args.ckpt)
+        result[name] = first_episode_returns(env, make(method), fixed_commands(env, args.seed))
+        env.close()
+    result["student_over_teacher"] = {"mean_return": result["student"]["mean_return"] / result["teacher"]["mean_return"]}
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        with open(args.json, "w") as f:
+            f.write(text + "\n")
+
+
+if __name__ == "__main__":
+    main()
