@@ -153,9 +153,8 @@ def deploy_contract(method: OnPolicyMethod, env: VecEnv, ckpt_path: str | Path |
     inputs = []
     for group in method.policy_inputs():
         entry: dict[str, Any] = {"name": group, "size": int(spec.groups[group])}
-        terms = env_contract.get("observations", {}).get(group, {}).get("terms")
-        if terms is not None:
-            entry["terms"] = terms
+        described = env_contract.get("observations", {}).get(group, {})  # terms, or frames of a stacked group
+        entry.update({key: value for key, value in described.items() if key != "size"})
         inputs.append(entry)
     contract = {
         "format": CONTRACT_FORMAT,

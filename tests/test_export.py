@@ -154,3 +154,20 @@ def test_network_shape_mismatch_names_the_tensors(tiny) -> None:
     method = make_ppo(actor_hidden_dims=[16, 16])
     with pytest.raises(ValueError, match=r"actor_critic\.actor\..*\(32, 45\) in the checkpoint, \(16, 45\) here"):
         method.on_load_checkpoint(checkpoint)
+
+
+def test_the_contract_of_a_student_policy_describes_its_history_input() -> None:
+    from leggedex.envs import LeggedLocomotion
+    from leggedex.envs.locomotion.config import ObservationConfig
+    from leggedex.export import deploy_contract
+    from leggedex.methods import TeacherStudentPPO
+
+    env = LeggedLocomotion(2, seed=0, num_threads=1, observations=ObservationConfig(history_length=20, privileged=True))
+    method = TeacherStudentPPO(actor_hidden_dims=[8], critic_hidden_dims=[8], privilege_encoder_hidden_dims=[8],
+                               history_encoder_hidden_dims=[8])
+    method.build(env.obs_spec)
+    contract = deploy_contract(method, env)
+    policy, history = contract["inputs"]
+    assert (policy["name"], history["name"]) == ("policy", "history")
+    assert history["size"] == 900 and history["frames"] == 20 and history["frame_terms"] == policy["terms"]
+    assert history["order"].startswith("oldest first")
