@@ -171,3 +171,38 @@ def test_the_contract_of_a_student_policy_describes_its_history_input() -> None:
     assert (policy["name"], history["name"]) == ("policy", "history")
     assert history["size"] == 900 and history["frames"] == 20 and history["frame_terms"] == policy["terms"]
     assert history["order"].startswith("oldest first")
+
+
+def assert_exports_match(method, out: Path, inputs: dict[str, torch.Tensor]) -> None:
+    """TorchScript and ONNX in ``out`` take ``inputs`` (named after the method's groups) and equal the method."""
+    import onnxruntime as ort
+
+    with torch.no_grad():
+        expected = method.inference_policy(*inputs.values())
+        scripted = torch.jit.load(str(out / "policy.pt"))(*inputs.values())
+    assert torch.allclose(scripted, expected, atol=1e-5, rtol=0)
+    session = ort.InferenceSession(str(out / "policy.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == list(inputs) == list(method.policy_inputs())
+    (actions,) = session.run(None, {name: x.numpy() for name, x in inputs.items()})
+    np.testing.assert_allclose(actions, expected.numpy(), atol=1e-5, rtol=0)
+
+
+def test_an_estimator_policy_exports_and_plays_through_the_generic_commands(tmp_path, monkeypatch, capsys) -> None:
+    from leggedex.methods import EstimatorPPO
+
+    config = str(REPO / "configs" / "quickstart_ee.yaml")
+    monkeypatch.chdir(tmp_path)
+    main(["fit", "--config", config, "--data.num_envs", "16", "--model.num_steps_per_env", "8",
+          "--trainer.max_epochs", "1", "--run_name", "ee"])
+    (ckpt,) = tmp_path.glob("logs/quickstart_ee/*_ee/checkpoints/last.ckpt")
+    main(["export", "--config", config, "--ckpt_path", str(ckpt), "--out", str(tmp_path / "export")])
+    _, method = load_method(["--config", config], ckpt)
+    assert isinstance(method, EstimatorPPO) and method.actor_critic.actor_normalizer.count > 0
+    assert_exports_match(method, tmp_path / "export", {"policy": torch.randn(32, 6), "history": torch.randn(32, 60)})
+    contract = read_contract(tmp_path / "export" / "deploy.json")
+    assert contract["method"] == "leggedex.methods.estimator.EstimatorPPO"
+    assert [(i["name"], i["size"]) for i in contract["inputs"]] == [("policy", 6), ("history", 60)]
+
+    capsys.readouterr()
+    main(["play", "--config", config, "--ckpt_path", str(ckpt), "--num_envs", "8", "--duration", "1"])
+    assert "| envs | survival | mean return |" in capsys.readouterr().out

@@ -6,17 +6,16 @@ from __future__ import annotations
 import json
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
 import torch
-import yaml
-from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.strategies import DDPStrategy
 
 from callbacks import IterationCheckpoint
-from conftest import REPO, flat_parameters, make_datamodule, make_trainer
+from conftest import (QUICKSTART_TS, REPO, SMALL_TS, TS_ENV, MetricsRecorder, assert_same_training_state,
+                      deterministic_return, make_datamodule, make_trainer, make_ts, training_state, ts_datamodule)
 from leggedex.cli import main
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import ObsSpec, PointMassReach
@@ -25,21 +24,6 @@ from leggedex.modules import ActorCriticTS
 from leggedex.storage import RolloutStorage, RolloutStorageTS
 
 CONFIG = REPO / "configs" / "quickstart_ts.yaml"
-QUICKSTART_TS = yaml.safe_load(CONFIG.read_text())
-TS_ENV: dict[str, Any] = QUICKSTART_TS["data"]["env"]["init_args"]
-SMALL_TS: dict[str, Any] = dict(
-    actor_hidden_dims=[32, 32], critic_hidden_dims=[32, 32], privilege_encoder_hidden_dims=[32],
-    history_encoder_hidden_dims=[32], num_steps_per_env=8, num_learning_epochs=2, num_mini_batches=2,
-    empirical_normalization=True,
-)
-
-
-def make_ts(**overrides: Any) -> TeacherStudentPPO:
-    return TeacherStudentPPO(**{**SMALL_TS, **overrides})
-
-
-def ts_datamodule(num_envs: int = 16, **env_overrides: Any) -> OnPolicyDataModule:
-    return make_datamodule(num_envs=num_envs, **{**TS_ENV, **env_overrides})
 
 
 # ------------------------------------------------------------------------------------------- env and shapes
@@ -98,14 +82,6 @@ def test_storage_keeps_the_four_groups_and_serves_encoder_batches() -> None:
 
 
 # ------------------------------------------------------------------------------------------------- learning
-class MetricsRecorder(Callback):
-    def __init__(self) -> None:
-        self.logged: list[dict[str, float]] = []
-
-    def on_train_epoch_end(self, trainer: Trainer, pl_module: Any) -> None:
-        self.logged.append({k: float(v) for k, v in trainer.callback_metrics.items()})
-
-
 def test_encoder_loss_falls_while_the_teacher_is_held(seeded) -> None:
     # a (nearly) fixed teacher keeps the target latent still, so the loss measures the encoder stage alone
     method = make_ts(schedule="fixed", learning_rate=1e-6, encoder_learning_rate=3e-3, num_encoder_epochs=4,
@@ -118,19 +94,6 @@ def test_encoder_loss_falls_while_the_teacher_is_held(seeded) -> None:
     assert rates[0] == pytest.approx(3e-3) and rates[-1] == pytest.approx(3e-3 * 0.99**39)  # once per iteration
     assert {"Loss/value_function", "Loss/surrogate", "Loss/entropy", "Loss/learning_rate",
             "Policy/mean_noise_std"} <= set(recorder.logged[-1])
-
-
-def deterministic_return(policy: Any, num_envs: int = 256, seed: int = 123) -> float:
-    env = PointMassReach(num_envs, seed=seed, random_initial_episode_length=False, **TS_ENV)
-    total = torch.zeros(num_envs)
-    alive = torch.ones(num_envs, dtype=torch.bool)
-    with torch.inference_mode():
-        obs = env.reset()
-        for _ in range(env.max_episode_length):
-            obs, rewards, dones, _ = env.step(policy(obs))
-            total += rewards * alive
-            alive &= ~dones
-    return float(total.mean())
 
 
 def test_student_of_the_quickstart_config_nearly_matches_the_teacher(seeded) -> None:
@@ -186,7 +149,7 @@ def test_mismatched_pieces_fail_before_training(seeded, method_type, env_kwargs,
 
 
 @pytest.mark.parametrize(("strategy", "refused"), [
-    (DDPStrategy(), True), (DDPStrategy(find_unused_parameters=True), False),
+    ("ddp", True), (DDPStrategy(), True), (DDPStrategy(find_unused_parameters=True), False),
     ("ddp_find_unused_parameters_true", False), ("auto", False),
 ])
 def test_ddp_without_find_unused_parameters_is_refused_at_setup(strategy, refused) -> None:
@@ -209,31 +172,16 @@ def fit_ts(max_epochs: int, ckpt_dir: Path | None = None, ckpt_path: str | None 
     return method, trainer
 
 
-def training_state(method: TeacherStudentPPO, trainer: Trainer) -> dict[str, Any]:
-    return {
-        "params": flat_parameters(method),
-        "buffers": {k: v.clone() for k, v in method.state_dict().items() if "normalizer" in k},
-        "lr": [optimizer.param_groups[0]["lr"] for optimizer in trainer.optimizers],
-        "adam": [[s[key].clone() for s in optimizer.state.values() for key in ("exp_avg", "exp_avg_sq")]
-                 for optimizer in trainer.optimizers],
-        "scheduler": trainer.lr_scheduler_configs[0].scheduler.state_dict(),
-        "obs": dict(trainer.datamodule.obs),  # the env itself is closed after the fit
-    }
-
-
 def test_resume_is_exact(tmp_path: Path) -> None:
     uninterrupted, trainer_a = fit_ts(8)
     fit_ts(4, ckpt_dir=tmp_path)
     resumed, trainer_c = fit_ts(8, ckpt_dir=tmp_path / "resumed", ckpt_path=str(tmp_path / "model_4.ckpt"))
     a, c = training_state(uninterrupted, trainer_a), training_state(resumed, trainer_c)
-    assert torch.equal(a["params"], c["params"])
-    assert a["buffers"].keys() == c["buffers"].keys() and "actor_critic.privileged_normalizer.mean" in a["buffers"]
-    assert all(torch.equal(a["buffers"][k], c["buffers"][k]) for k in a["buffers"])
-    assert a["lr"] == c["lr"] and a["lr"][1] == pytest.approx(2e-4 * 0.9**8)  # the default, decayed 8 times
-    assert len(a["adam"]) == 2 and len(a["adam"][1]) > 0  # both optimizers have stepped
-    assert all(torch.equal(x, y) for xs, ys in zip(a["adam"], c["adam"]) for x, y in zip(xs, ys))
-    assert a["scheduler"] == c["scheduler"]
-    assert a["obs"].keys() == c["obs"].keys() and all(torch.equal(a["obs"][k], c["obs"][k]) for k in a["obs"])
+    assert_same_training_state(a, c)
+    assert "actor_critic.privileged_normalizer.mean" in a["buffers"]
+    assert a["lr"][1] == pytest.approx(2e-4 * 0.9**8)  # the default, decayed 8 times
+    assert len(a["adam"][0]) > 0 and len(a["adam"][1]) > 0  # PPO's and the encoder's optimizers have stepped
+    assert len(a["adam"][2]) == 0  # the distillation optimizer waits for its phase
 
 
 # ---------------------------------------------------------------------------------------- export and play

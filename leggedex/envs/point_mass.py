@@ -25,11 +25,16 @@ from typing import Any
 import torch
 
 from leggedex.envs.history import ObsHistory
-from leggedex.envs.vec_env import Obs, VecEnv
+from leggedex.envs.vec_env import Obs, TermSlices, VecEnv, term_slices
 
 POLICY_SIZE = 6
 CRITIC_SIZE = 8
 PRIVILEGED_SIZE = 5  # velocity (2), drag, signed action gain per axis (2)
+GROUP_TERMS: dict[str, tuple[tuple[str, int], ...]] = {  # unscaled, in assembly order
+    "policy": (("to_goal", 2), ("velocity", 2), ("action", 2)),
+    "critic": (("to_goal", 2), ("velocity", 2), ("action", 2), ("position", 2)),
+    "privileged": (("velocity", 2), ("drag", 1), ("action_gain", 2)),
+}
 
 
 class PointMassReach(VecEnv):
@@ -107,6 +112,10 @@ class PointMassReach(VecEnv):
         if self.history is not None:
             groups["history"] = self.history.size
         return groups
+
+    @property
+    def obs_terms(self) -> dict[str, TermSlices]:
+        return {group: term_slices(terms) for group, terms in GROUP_TERMS.items() if group in self.obs_groups}
 
     @property
     def episode_keys(self) -> tuple[str, ...]:

@@ -9,7 +9,8 @@ values have shape ``(num_envs, size)``. Every env provides at least
 - ``"critic"``: what the value function sees during training (may hold privileged, noise-free quantities);
 
 and may provide more (``"privileged"``, ``"history"``, ...). ``obs_groups`` maps each group name to its size and
-is fixed at construction; methods check it before they build networks (see ``ObsSpec``).
+is fixed at construction; methods check it before they build networks (see ``ObsSpec``). An env that assembles a
+group from named quantities may say where each lies (``obs_terms``: group -> term -> start, size, scale).
 
 Stepping::
 
@@ -46,13 +47,32 @@ import torch
 Obs = dict[str, torch.Tensor]
 
 
+TermSlices = dict[str, dict[str, Any]]
+"""Term name -> ``{"start", "size", "scale"}``: where a named quantity lies in an observation group (``scale``: what
+the env multiplied the raw value by, a number or one per component)."""
+
+
+def term_slices(terms: list[tuple[str, int]] | tuple[tuple[str, int], ...], scale: float = 1.0) -> TermSlices:
+    """``TermSlices`` of consecutive ``(name, size)`` terms that all carry ``scale``."""
+    out, start = {}, 0
+    for name, size in terms:
+        out[name] = {"start": start, "size": size, "scale": scale}
+        start += size
+    return out
+
+
 @dataclass(frozen=True)
 class ObsSpec:
-    """Sizes of an env's observation groups and of its action: what a method needs to build its networks."""
+    """Sizes of an env's observation groups and of its action: what a method needs to build its networks.
+
+    ``extras`` describe the groups further and take no part in ``==`` (a checkpoint written before an env
+    described itself still matches it). ``extras["terms"]``, when the env knows its layouts (``VecEnv.obs_terms``),
+    maps a group to its ``TermSlices``, so that a method can pick a quantity by name (``EstimatorPPO``).
+    """
 
     groups: dict[str, int]
     num_actions: int
-    extras: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def require(self, names: tuple[str, ...] | list[str], who: str) -> None:
         """Raise one ``ValueError`` naming every group in ``names`` this spec lacks."""
@@ -98,8 +118,16 @@ class VecEnv(ABC):
         """Observation group name -> size of its last dimension."""
 
     @property
+    def obs_terms(self) -> dict[str, TermSlices]:
+        """Group -> its named terms (``TermSlices``), for the groups the env assembles from named quantities;
+        ``{}`` when it does not describe them."""
+        return {}
+
+    @property
     def obs_spec(self) -> ObsSpec:
-        return ObsSpec(groups=dict(self.obs_groups), num_actions=self.num_actions)
+        terms = self.obs_terms
+        return ObsSpec(groups=dict(self.obs_groups), num_actions=self.num_actions,
+                       extras={"terms": terms} if terms else {})
 
     def reset(self) -> Obs:
         """Reset every env and return the first observations.

@@ -234,7 +234,9 @@ class OnPolicyMethod(LightningModule):
                 + ". Use the network sizes and observation groups the checkpoint was written with."
             )
 
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+    def check_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Refuse, with one message, a checkpoint written by another method or for other observations or network
+        shapes; builds the networks from the checkpoint's observation spec when they are not built yet."""
         extra = checkpoint.get("leggedex")
         if extra is None:
             raise ValueError("this checkpoint was not written by a leggedex method (no 'leggedex' entry)")
@@ -244,8 +246,16 @@ class OnPolicyMethod(LightningModule):
                 "use the config of the method that wrote it"
             )
         if extra["obs_spec"] is not None:
-            self.build(ObsSpec.from_dict(extra["obs_spec"]))
+            saved = ObsSpec.from_dict(extra["obs_spec"])
+            if self.is_built and saved != self.obs_spec:
+                raise ValueError(f"the checkpoint was written for observations {saved}, but {type(self).__name__} "
+                                 f"runs on {self.obs_spec}")
+            self.build(saved)
         self.check_checkpoint_shapes(checkpoint.get("state_dict") or {})
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.check_checkpoint(checkpoint)
+        extra = checkpoint["leggedex"]
         if self.global_rank >= len(extra["rng"]):
             return  # written by fewer ranks: this one keeps its own seed
         rng = extra["rng"][self.global_rank]

@@ -12,7 +12,8 @@ Methods built on PPO override small hooks instead of PPO's bodies:
 - ``action_distribution(obs)`` and ``value(obs)``: the policy and the critic on stored (normalized) groups;
 - ``auxiliary_losses(batch)``: extra terms, coefficients included, added to every PPO mini-batch loss;
 - ``after_ppo_update(storage, optimizers)``: a stage of its own after the PPO epochs, with further optimizers;
-- ``ppo_parameters()``: what the PPO optimizer (the first one) trains.
+- ``ppo_parameters()``: what the PPO optimizer (the first one) trains;
+- ``network_options()``: PPO's network arguments, to pass on to an ``ActorCritic`` subclass in ``build_networks``.
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ from leggedex.methods.base import OnPolicyMethod, Rollout, check_finite
 from leggedex.modules.actor_critic import ActorCritic
 from leggedex.modules.normalizer import EmpiricalNormalizer
 from leggedex.storage.rollout import MiniBatch, RolloutStorage
+
+NETWORK_OPTIONS: tuple[str, ...] = (
+    "actor_hidden_dims", "critic_hidden_dims", "activation", "init_noise_std", "min_std", "empirical_normalization",
+)
 
 
 class PPO(OnPolicyMethod):
@@ -76,18 +81,12 @@ class PPO(OnPolicyMethod):
 
     # ------------------------------------------------------------------------------------------ construction
     def build_networks(self, spec: ObsSpec) -> None:
-        hp = self.hparams
-        self.actor_critic = ActorCritic(
-            num_actor_obs=spec.groups["policy"],
-            num_critic_obs=spec.groups["critic"],
-            num_actions=spec.num_actions,
-            actor_hidden_dims=hp.actor_hidden_dims,
-            critic_hidden_dims=hp.critic_hidden_dims,
-            activation=hp.activation,
-            init_noise_std=hp.init_noise_std,
-            min_std=hp.min_std,
-            empirical_normalization=hp.empirical_normalization,
-        )
+        self.actor_critic = ActorCritic(num_actor_obs=spec.groups["policy"], num_critic_obs=spec.groups["critic"],
+                                        num_actions=spec.num_actions, **self.network_options())
+
+    def network_options(self) -> dict[str, Any]:
+        """The options every ``ActorCritic`` (and subclass) takes from PPO's arguments, as keyword arguments."""
+        return {name: self.hparams[name] for name in NETWORK_OPTIONS}
 
     def check_networks(self) -> None:
         self.require_type("actor-critic", "build_networks built", self.actor_critic, self.actor_critic_type)

@@ -11,14 +11,22 @@ Every iteration has two stages:
 The deployed policy is the student, ``actor([policy, history_encoder(history)])``: ``policy_inputs()`` is
 ``("policy", "history")``, so ``leggedex export`` and ``leggedex play`` need nothing special.
 
+``start_distillation`` (the ``callbacks.DistillationPhase`` callback calls it) switches to a distillation phase
+(DAgger): a frozen copy of the teacher (``FrozenTeacher``, built with the other networks and refreshed at the
+switch) labels every state the student visits, the student's stochastic action (its mean, the learned std)
+drives the env, and each iteration trains the actor and the history encoder on ``loss(student mean, teacher
+action)`` for ``num_learning_epochs x num_mini_batches`` steps of a third optimizer. No PPO stage, no critic,
+no encoder stage in that phase. The phase and its settings are kept in checkpoints.
+
 Under DDP each backward leaves some parameters without a gradient (PPO's never reaches the history encoder, the
-encoder's reaches nothing else), which DDP accepts only with ``find_unused_parameters=True``; ``setup`` refuses
-a DDP strategy without it.
+encoder's reaches nothing else, the distillation's neither the critic nor the privilege encoder), which DDP
+accepts only with ``find_unused_parameters=True``; ``setup`` refuses a DDP strategy without it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -29,8 +37,11 @@ from torch.distributions import Normal
 
 from leggedex.envs.vec_env import Obs, ObsSpec
 from leggedex.methods.base import check_finite
+from leggedex.methods.distillation import DistillationSettings
 from leggedex.methods.ppo import PPO
 from leggedex.modules.actor_critic_ts import ActorCriticTS
+from leggedex.modules.frozen_teacher import FrozenTeacher
+from leggedex.modules.normalizer import EmpiricalNormalizer
 from leggedex.storage.rollout_ts import TS_GROUPS, RolloutStorageTS
 
 DDP_FIX = "--trainer.strategy ddp_find_unused_parameters_true"
@@ -68,10 +79,20 @@ class TeacherStudentPPO(PPO):
         if not 0.0 < encoder_lr_decay <= 1.0:
             raise ValueError(f"encoder_lr_decay must be in (0, 1], got {encoder_lr_decay}")
         self.encoder_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+        self.frozen_teacher: FrozenTeacher | None = None
+        self.distillation: DistillationSettings | None = None  # set by start_distillation: the phase has begun
 
     @property
     def num_encoder_mini_batches(self) -> int:
         return self.hparams.num_encoder_mini_batches or self.hparams.num_mini_batches
+
+    @property
+    def distilling(self) -> bool:
+        return self.distillation is not None
+
+    @property
+    def phase(self) -> Literal["teacher", "distillation"]:
+        return "distillation" if self.distilling else "teacher"
 
     # ------------------------------------------------------------------------------------------ construction
     def setup(self, stage: str) -> None:
@@ -80,7 +101,8 @@ class TeacherStudentPPO(PPO):
         if isinstance(strategy, DDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters", False):
             raise ValueError(
                 f"{type(self).__name__} under DDP needs find_unused_parameters=True: its PPO backward does not reach "
-                "the history encoder and its encoder backward reaches nothing else. Run with "
+                "the history encoder, its encoder backward reaches nothing else and its distillation phase trains "
+                "neither the critic nor the privilege encoder. Run with "
                 f"{DDP_FIX} (or DDPStrategy(find_unused_parameters=True))."
             )
 
@@ -103,6 +125,11 @@ class TeacherStudentPPO(PPO):
             min_std=hp.min_std,
             empirical_normalization=hp.empirical_normalization,
         )
+        self.frozen_teacher = FrozenTeacher(self.actor_critic)
+
+    def normalizers(self) -> list[EmpiricalNormalizer]:
+        frozen = {id(m) for m in self.frozen_teacher.modules()}
+        return [m for m in super().normalizers() if id(m) not in frozen]
 
     def ppo_parameters(self) -> Iterator[nn.Parameter]:
         encoder = {id(p) for p in self.actor_critic.history_encoder.parameters()}
@@ -113,7 +140,35 @@ class TeacherStudentPPO(PPO):
         ppo = super().configure_optimizers()
         encoder = torch.optim.Adam(self.actor_critic.history_encoder.parameters(), lr=hp.encoder_learning_rate)
         self.encoder_scheduler = torch.optim.lr_scheduler.ExponentialLR(encoder, gamma=hp.encoder_lr_decay)
-        return [ppo, encoder], [self.encoder_scheduler]
+        student = [*self.actor_critic.actor.parameters(), *self.actor_critic.history_encoder.parameters()]
+        distillation = torch.optim.Adam(student, lr=DistillationSettings().learning_rate)  # set at every update
+        return [ppo, encoder, distillation], [self.encoder_scheduler]
+
+    # -------------------------------------------------------------------------------------- distillation phase
+    def start_distillation(self, settings: DistillationSettings | None = None) -> None:
+        """Freeze a copy of the teacher as it is now (unless the phase has begun already) and distill from then on,
+        with ``settings`` (default: MSE, learning rate 1e-3)."""
+        if not self.distilling:
+            self.frozen_teacher.copy_from(self.actor_critic)
+        self.distillation = settings or DistillationSettings()
+
+    def load_teacher(self, path: str | Path) -> None:
+        """Take every network and normalizer of a TeacherStudentPPO checkpoint; when it was written in the
+        distillation phase, its frozen teacher and the phase too. Another method's checkpoint, or one for other
+        observations or network sizes, is refused with ``check_checkpoint``'s message."""
+        checkpoint = torch.load(path, map_location=self.device, weights_only=True)
+        self.check_checkpoint(checkpoint)
+        self.load_state_dict(self.with_frozen_teacher(checkpoint["state_dict"]))
+        self.distillation = self.saved_distillation(checkpoint)
+
+    def with_frozen_teacher(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``state_dict``, completed with this method's frozen teacher when it was written before there was one."""
+        return {**self.frozen_teacher.state_dict(prefix="frozen_teacher."), **state_dict}
+
+    @staticmethod
+    def saved_distillation(checkpoint: dict[str, Any]) -> DistillationSettings | None:
+        saved = checkpoint["leggedex"].get("distillation")
+        return DistillationSettings(**saved) if saved is not None else None
 
     # ------------------------------------------------------------------------------------------------ hooks
     def normalize_obs(self, obs: Obs, observe: bool = True) -> Obs:
@@ -128,29 +183,94 @@ class TeacherStudentPPO(PPO):
     def action_distribution(self, obs: Obs) -> Normal:
         return self.actor_critic.teacher_distribution(obs["policy"], obs["privileged"])
 
+    def act(self, obs: Obs) -> torch.Tensor:
+        if not self.distilling:
+            return super().act(obs)
+        stored = self.normalize_obs(obs)
+        dist = self.actor_critic.student_distribution(stored["policy"], stored["history"])
+        actions = dist.sample()
+        self._transition = {
+            "obs": stored,
+            "actions": actions,
+            "log_probs": dist.log_prob(actions).sum(-1),
+            "action_mean": dist.mean,
+            "action_std": dist.stddev,
+            "values": actions.new_zeros(actions.shape[0]),  # no critic in this phase
+            "teacher_actions": self.frozen_teacher(obs["policy"], obs["privileged"]),
+        }
+        return actions
+
+    def compute_returns(self, storage: RolloutStorageTS, last_obs: Obs) -> None:
+        if not self.distilling:  # the distillation regresses on labels: it needs no values nor returns
+            super().compute_returns(storage, last_obs)
+
+    def update(self, storage: RolloutStorageTS, optimizer: Any) -> dict[str, float]:
+        if self.distilling:
+            return {}  # no PPO stage in the distillation phase; after_ppo_update distills instead
+        return super().update(storage, optimizer)
+
     def after_ppo_update(self, storage: RolloutStorageTS, optimizers: list[Any]) -> dict[str, float]:
-        if len(optimizers) < 2:
-            raise ValueError(f"{type(self).__name__}.learn needs [PPO optimizer, encoder optimizer], got "
-                             f"{len(optimizers)} optimizer(s); use configure_optimizers()")
-        optimizer = optimizers[1]
-        hp = self.hparams
+        if len(optimizers) < 3:
+            raise ValueError(f"{type(self).__name__}.learn needs [PPO optimizer, encoder optimizer, distillation "
+                             f"optimizer], got {len(optimizers)} optimizer(s); use configure_optimizers()")
+        if self.distilling:
+            return {**self.distill(storage, optimizers[2]), "Train/phase": 1.0}
+        return {**self.train_history_encoder(storage, optimizers[1]), "Train/phase": 0.0}
+
+    def train_history_encoder(self, storage: RolloutStorageTS, optimizer: Any) -> dict[str, float]:
+        """Stage 2: the history encoder regresses on the (detached) privileged latent."""
         ac = self.actor_critic
-        params = list(ac.history_encoder.parameters())
-        total, count = 0.0, 0
-        for batch in storage.encoder_mini_batches(self.num_encoder_mini_batches, hp.num_encoder_epochs):
+
+        def loss(batch: dict[str, torch.Tensor]) -> torch.Tensor:
             with torch.no_grad():
                 target = ac.teacher_latent(batch["privileged"])
-            loss = (ac.student_latent(batch["history"]) - target).square().mean()
-            check_finite("encoder loss", loss.detach(), self.iteration)
+            return (ac.student_latent(batch["history"]) - target).square().mean()
+
+        batches = storage.encoder_mini_batches(self.num_encoder_mini_batches, self.hparams.num_encoder_epochs)
+        logs = {"Loss/encoder": self.descend("encoder loss", map(loss, batches), optimizer),
+                "Loss/encoder_learning_rate": optimizer.param_groups[0]["lr"]}
+        self.encoder_scheduler.step()
+        return logs
+
+    def distill(self, storage: RolloutStorageTS, optimizer: Any) -> dict[str, float]:
+        """The distillation phase's update: the student's mean action regresses on the frozen teacher's labels."""
+        settings = self.distillation
+        for group in optimizer.param_groups:
+            group["lr"] = settings.learning_rate
+        ac = self.actor_critic
+
+        def loss(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+            student = ac.student_distribution(batch["policy"], batch["history"]).mean
+            return settings(student, batch["teacher_actions"])
+
+        batches = storage.distillation_mini_batches(self.hparams.num_mini_batches, self.hparams.num_learning_epochs)
+        return {"Loss/distillation": self.descend("distillation loss", map(loss, batches), optimizer),
+                "Loss/distillation_learning_rate": settings.learning_rate}
+
+    def descend(self, name: str, losses: Iterable[torch.Tensor], optimizer: Any) -> float:
+        """One clipped step of ``optimizer`` per loss, each computed when the previous step is done; returns the
+        mean loss. A non-finite loss raises ``NonFiniteError`` naming ``name``."""
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        total, count = 0.0, 0
+        for loss in losses:
+            check_finite(name, loss.detach(), self.iteration)
             optimizer.zero_grad(set_to_none=True)
             self.backward_loss(loss)
-            nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
+            nn.utils.clip_grad_norm_(params, self.hparams.max_grad_norm)
             optimizer.step()
             total += float(loss.detach())
             count += 1
-        logs = {"Loss/encoder": total / count, "Loss/encoder_learning_rate": optimizer.param_groups[0]["lr"]}
-        self.encoder_scheduler.step()
-        return logs
+        return total / count
+
+    # -------------------------------------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
+        checkpoint["leggedex"]["distillation"] = self.distillation.to_dict() if self.distilling else None
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
+        checkpoint["state_dict"] = self.with_frozen_teacher(checkpoint["state_dict"])
+        self.distillation = self.saved_distillation(checkpoint)
 
     # -------------------------------------------------------------------------------------------- deployment
     def policy_inputs(self) -> tuple[str, ...]:

@@ -84,6 +84,10 @@ class ActorCriticTS(ActorCritic):
         """The teacher's action distribution on normalized ``policy`` and ``privileged`` observations."""
         return self.distribution(torch.cat([policy, self.teacher_latent(privileged)], dim=-1))
 
+    def student_distribution(self, policy: torch.Tensor, history: torch.Tensor) -> Normal:
+        """The student's action distribution on normalized ``policy`` and ``history`` observations."""
+        return self.distribution(torch.cat([policy, self.student_latent(history)], dim=-1))
+
     def student_action(self, raw_policy: torch.Tensor, raw_history: torch.Tensor) -> torch.Tensor:
         """The deterministic deploy policy on raw observations (normalization included)."""
         latent = self.student_latent(self.normalize_history(raw_history))

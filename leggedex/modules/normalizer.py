@@ -71,3 +71,8 @@ class EmpiricalNormalizer(nn.Module):
         self.mean.copy_(new_mean)
         self.var.copy_(m2 / total)
         self.count.copy_(total)
+
+
+def normalize_frames(normalizer: nn.Module, history: torch.Tensor, frame_size: int) -> torch.Tensor:
+    """A flat (batch, frames * frame_size) history normalized frame by frame with one frame's ``normalizer``."""
+    return normalizer(history.reshape(history.shape[0], -1, frame_size)).flatten(1)

@@ -4,6 +4,10 @@ PPO's mini-batches carry what the teacher (``policy``, ``privileged``) and the c
 history, the largest group by far (go2_ts: 900 of 1 099 actor-side values per step). The encoder stage needs only
 ``privileged`` (its target) and ``history`` (its input): ``encoder_mini_batches`` slices just those two, in an
 order of its own.
+
+In the distillation phase (``TeacherStudentPPO``) the frozen teacher labels every visited state: ``add`` then
+takes ``teacher_actions`` as well, and ``distillation_mini_batches`` slices the student's inputs (``policy``,
+``history``) with those labels.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from leggedex.storage.rollout import MiniBatch, RolloutStorage
 TS_GROUPS: tuple[str, ...] = ("policy", "privileged", "history", "critic")
 PPO_GROUPS: tuple[str, ...] = ("policy", "privileged", "critic")
 ENCODER_GROUPS: tuple[str, ...] = ("privileged", "history")
+DISTILLATION_GROUPS: tuple[str, ...] = ("policy", "history")
 
 
 class RolloutStorageTS(RolloutStorage):
@@ -29,6 +34,13 @@ class RolloutStorageTS(RolloutStorage):
         if missing:
             raise ValueError(f"RolloutStorageTS needs the observation group(s) {missing}; got {sorted(obs_sizes)}")
         super().__init__(num_envs, num_steps, obs_sizes, num_actions, device)
+        self.teacher_actions = torch.zeros_like(self.actions)
+
+    def add(self, *, teacher_actions: torch.Tensor | None = None, **transition: torch.Tensor) -> None:
+        """``RolloutStorage.add``, plus the frozen teacher's label of the step in the distillation phase."""
+        if teacher_actions is not None and not self.is_full:
+            self.teacher_actions[self.step].copy_(teacher_actions)
+        super().add(**transition)
 
     def mini_batches(
         self, num_mini_batches: int, num_epochs: int, groups: Iterable[str] | None = PPO_GROUPS
@@ -38,6 +50,15 @@ class RolloutStorageTS(RolloutStorage):
 
     def encoder_mini_batches(self, num_mini_batches: int, num_epochs: int) -> Iterator[dict[str, torch.Tensor]]:
         """``num_epochs`` shuffled passes of ``{"privileged": ..., "history": ...}`` mini-batches."""
-        obs = self.flat_obs(ENCODER_GROUPS)
+        return self.sliced(self.flat_obs(ENCODER_GROUPS), num_mini_batches, num_epochs)
+
+    def distillation_mini_batches(self, num_mini_batches: int, num_epochs: int) -> Iterator[dict[str, torch.Tensor]]:
+        """``num_epochs`` shuffled passes of ``{"policy": ..., "history": ..., "teacher_actions": ...}``."""
+        data = {**self.flat_obs(DISTILLATION_GROUPS), "teacher_actions": self.teacher_actions.flatten(0, 1)}
+        return self.sliced(data, num_mini_batches, num_epochs)
+
+    def sliced(
+        self, data: dict[str, torch.Tensor], num_mini_batches: int, num_epochs: int
+    ) -> Iterator[dict[str, torch.Tensor]]:
         for idx in self.batch_indices(num_mini_batches, num_epochs):
-            yield {name: x[idx] for name, x in obs.items()}
+            yield {name: x[idx] for name, x in data.items()}

@@ -196,6 +196,10 @@ class LeggedLocomotion(VecEnv):
         return self.observation_groups.sizes
 
     @property
+    def obs_terms(self) -> dict[str, dict[str, dict[str, Any]]]:
+        return self.observation_groups.term_slices()
+
+    @property
     def episode_keys(self) -> tuple[str, ...]:
         keys = tuple(f"rew_{name}" for name in self.reward_terms) + ("max_command_x", "sim_failures")
         return keys + (("terrain_level",) if isinstance(self.ground, CurriculumTerrain) else ())

@@ -64,6 +64,15 @@ class LocomotionObsGroups:
         """Every raw quantity some group reads (the env computes only these)."""
         return {term.name for layout in self.layouts for term in layout.terms}
 
+    def term_slices(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """Group -> term -> start, size and scale, for the groups that are a single frame of named terms."""
+        def plain(scale: float | tuple[float, ...]) -> float | list[float]:
+            return list(scale) if isinstance(scale, tuple) else scale
+
+        return {group: {term["name"]: {"start": term["start"], "size": term["size"], "scale": plain(term["scale"])}
+                        for term in entry["terms"]}
+                for group, entry in self.describe().items() if "terms" in entry}
+
     def describe(self) -> dict[str, dict[str, Any]]:
         """Group -> size and terms in assembly order (stacked groups say how their frames are ordered)."""
         out: dict[str, dict[str, Any]] = {"policy": {"size": self.policy.size, "terms": self.policy.describe()}}
