@@ -1,7 +1,7 @@
 """Teacher against student on the same evaluation episodes: mean return of each, and their ratio.
 
 The teacher is the policy PPO trains (the mean of ``method.action_distribution`` on normalized groups, so it
-reads the privileged group); the student is the deployed policy (``method.inference_policy`` on
+reads the privileged group; after a distillation phase started, the frozen teacher copy); the student is the deployed policy (``method.inference_policy`` on
 ``policy_inputs()``). Both run the same episodes: one env set built from the config with one seed, every episode
 starting at step 0, one fixed command per env drawn from the config's command ranges, no observation noise and
 no pushes. Each env's return is summed until its first episode ends (a fall ends it early).
@@ -25,6 +25,8 @@ Policy = Callable[[Obs], torch.Tensor]
 
 
 def teacher_policy(method: OnPolicyMethod) -> Policy:
+    if getattr(method, "distilling", False):  # the actor now serves the student; the frozen copy is the teacher
+        return lambda obs: method.frozen_teacher(obs["policy"], obs["privileged"])
     return lambda obs: method.action_distribution(method.normalize_obs(obs, observe=False)).mean
 
 

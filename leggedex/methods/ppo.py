@@ -10,6 +10,8 @@ Methods built on PPO override small hooks instead of PPO's bodies:
 - ``stored_obs_groups()``: the groups kept in the rollout storage (``storage_type``);
 - ``normalize_obs(obs, observe)``: the normalized groups that are stored and that the hooks below read;
 - ``action_distribution(obs)`` and ``value(obs)``: the policy and the critic on stored (normalized) groups;
+- ``acting_distribution(obs)`` and ``transition_extras(obs, stored)``: who acts in rollouts, and what else each
+  step stores;
 - ``auxiliary_losses(batch)``: extra terms, coefficients included, added to every PPO mini-batch loss;
 - ``after_ppo_update(storage, optimizers)``: a stage of its own after the PPO epochs, with further optimizers;
 - ``ppo_parameters()``: what the PPO optimizer (the first one) trains;
@@ -134,9 +136,17 @@ class PPO(OnPolicyMethod):
         return {}
 
     # ------------------------------------------------------------------------------------------------ acting
+    def acting_distribution(self, stored: Obs) -> Normal:
+        """What rollout actions are sampled from (the trained policy; a distillation phase lets the student act)."""
+        return self.action_distribution(stored)
+
+    def transition_extras(self, obs: Obs, stored: Obs) -> dict[str, torch.Tensor]:
+        """Further per-step fields for the storage's ``add`` (raw and stored groups at hand), e.g. teacher labels."""
+        return {}
+
     def act(self, obs: Obs) -> torch.Tensor:
         stored = self.normalize_obs(obs)
-        dist = self.action_distribution(stored)
+        dist = self.acting_distribution(stored)
         actions = dist.sample()
         self._transition = {
             "obs": stored,
@@ -145,6 +155,7 @@ class PPO(OnPolicyMethod):
             "action_mean": dist.mean,
             "action_std": dist.stddev,
             "values": self.value(stored),
+            **self.transition_extras(obs, stored),
         }
         return actions
 

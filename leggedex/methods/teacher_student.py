@@ -183,22 +183,15 @@ class TeacherStudentPPO(PPO):
     def action_distribution(self, obs: Obs) -> Normal:
         return self.actor_critic.teacher_distribution(obs["policy"], obs["privileged"])
 
-    def act(self, obs: Obs) -> torch.Tensor:
+    def acting_distribution(self, stored: Obs) -> Normal:
         if not self.distilling:
-            return super().act(obs)
-        stored = self.normalize_obs(obs)
-        dist = self.actor_critic.student_distribution(stored["policy"], stored["history"])
-        actions = dist.sample()
-        self._transition = {
-            "obs": stored,
-            "actions": actions,
-            "log_probs": dist.log_prob(actions).sum(-1),
-            "action_mean": dist.mean,
-            "action_std": dist.stddev,
-            "values": actions.new_zeros(actions.shape[0]),  # no critic in this phase
-            "teacher_actions": self.frozen_teacher(obs["policy"], obs["privileged"]),
-        }
-        return actions
+            return super().acting_distribution(stored)
+        return self.actor_critic.student_distribution(stored["policy"], stored["history"])
+
+    def transition_extras(self, obs: Obs, stored: Obs) -> dict[str, torch.Tensor]:
+        if not self.distilling:
+            return {}
+        return {"teacher_actions": self.frozen_teacher(obs["policy"], obs["privileged"])}
 
     def compute_returns(self, storage: RolloutStorageTS, last_obs: Obs) -> None:
         if not self.distilling:  # the distillation regresses on labels: it needs no values nor returns
@@ -229,6 +222,10 @@ class TeacherStudentPPO(PPO):
         batches = storage.encoder_mini_batches(self.num_encoder_mini_batches, self.hparams.num_encoder_epochs)
         logs = {"Loss/encoder": self.descend("encoder loss", map(loss, batches), optimizer),
                 "Loss/encoder_learning_rate": optimizer.param_groups[0]["lr"]}
+        # the teacher's latent grows while PPO trains it: relative to its spread, the error reads across iterations
+        with torch.no_grad():
+            spread = ac.teacher_latent(storage.obs["privileged"].flatten(0, 1)).var(dim=0).mean()
+        logs["Loss/encoder_relative"] = logs["Loss/encoder"] / max(float(spread), 1e-8)
         self.encoder_scheduler.step()
         return logs
 
