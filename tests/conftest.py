@@ -13,6 +13,7 @@ import torch
 import yaml
 from lightning.pytorch import Callback, Trainer, seed_everything
 
+from callbacks import IterationCheckpoint
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import PointMassReach
 from leggedex.methods import PPO, TeacherStudentPPO
@@ -127,3 +128,13 @@ def assert_same_training_state(a: dict[str, Any], b: dict[str, Any]) -> None:
 @pytest.fixture
 def seeded() -> None:
     seed_everything(1, verbose=False)
+
+
+def fit_with_checkpoints(method: Any, datamodule: OnPolicyDataModule, max_epochs: int, ckpt_dir: Path | None = None,
+                         ckpt_path: str | None = None) -> Trainer:
+    """Fit ``method`` for ``max_epochs`` (checkpoints every 4 iterations into ``ckpt_dir``, resuming from
+    ``ckpt_path``): the runs that resume tests compare. Seed before building ``method`` and ``datamodule``."""
+    callbacks = [IterationCheckpoint(every_n_iterations=4, dirpath=str(ckpt_dir))] if ckpt_dir else []
+    trainer = make_trainer(max_epochs, callbacks=callbacks, enable_checkpointing=bool(ckpt_dir))
+    trainer.fit(method, datamodule=datamodule, ckpt_path=ckpt_path)
+    return trainer

@@ -13,9 +13,9 @@ import torch
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.strategies import DDPStrategy
 
-from callbacks import IterationCheckpoint
 from conftest import (QUICKSTART_TS, REPO, SMALL_TS, TS_ENV, MetricsRecorder, assert_same_training_state,
-                      deterministic_return, make_datamodule, make_trainer, make_ts, training_state, ts_datamodule)
+                      deterministic_return, fit_with_checkpoints, make_datamodule, make_trainer, make_ts,
+                      training_state, ts_datamodule)
 from leggedex.cli import main
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import ObsSpec, PointMassReach
@@ -170,10 +170,7 @@ def test_ddp_without_find_unused_parameters_is_refused_at_setup(strategy, refuse
 def fit_ts(max_epochs: int, ckpt_dir: Path | None = None, ckpt_path: str | None = None):
     seed_everything(7, verbose=False)
     method = make_ts(learning_rate=3e-3, encoder_lr_decay=0.9)
-    callbacks = [IterationCheckpoint(every_n_iterations=4, dirpath=str(ckpt_dir))] if ckpt_dir else []
-    trainer = make_trainer(max_epochs, callbacks=callbacks, enable_checkpointing=bool(ckpt_dir))
-    trainer.fit(method, datamodule=ts_datamodule(num_envs=16), ckpt_path=ckpt_path)
-    return method, trainer
+    return method, fit_with_checkpoints(method, ts_datamodule(num_envs=16), max_epochs, ckpt_dir, ckpt_path)
 
 
 def test_resume_is_exact(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import torch
 from lightning.pytorch import seed_everything
 
 from callbacks import IterationCheckpoint
-from conftest import flat_parameters, make_datamodule, make_ppo, make_trainer
+from conftest import fit_with_checkpoints, flat_parameters, make_datamodule, make_ppo, make_trainer
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import PointMassReach
 from leggedex.methods import PPO, NonFiniteError
@@ -73,10 +73,7 @@ def train_state(ppo: PPO, trainer) -> dict:
 def fit(max_epochs: int, ckpt_dir: Path | None = None, ckpt_path: str | None = None):
     seed_everything(7, verbose=False)
     ppo = make_ppo(learning_rate=3e-3)
-    callbacks = [IterationCheckpoint(every_n_iterations=4, dirpath=str(ckpt_dir))] if ckpt_dir else []
-    trainer = make_trainer(max_epochs, callbacks=callbacks, enable_checkpointing=bool(ckpt_dir))
-    trainer.fit(ppo, datamodule=make_datamodule(num_envs=16), ckpt_path=ckpt_path)
-    return ppo, trainer
+    return ppo, fit_with_checkpoints(ppo, make_datamodule(num_envs=16), max_epochs, ckpt_dir, ckpt_path)
 
 
 def test_resume_is_exact(tmp_path: Path) -> None:
