@@ -144,6 +144,29 @@ def test_command_curriculum_widens_lin_x_only_while_tracking_is_good() -> None:
     assert commands.lin_vel_x == [-1.0, 1.0]
 
 
+def test_the_env_decides_the_command_curriculum_once_per_episode_length() -> None:
+    # standing still under zero commands tracks perfectly (fraction ~1 > 0.8 for a whole episode)
+    cfg = CommandsConfig(lin_vel_x=(0.0, 0.0), lin_vel_y=(0.0, 0.0), ang_vel_yaw=(0.0, 0.0), curriculum=True,
+                         curriculum_step=0.5, max_lin_vel_x=1.0)
+    options = dict(num_envs=16, episode_length_s=0.2, commands=cfg, domain_rand=DomainRandomization(push_interval_s=None),
+                   rewards=RewardConfig(scales={"tracking_lin_vel": 1.0}))
+    spread = make_env(**options)  # episodes spread over the first 10 steps end a few at a time
+    aligned = make_env(**options, random_initial_episode_length=False)  # all end at step 10
+    widths = {"spread": [], "aligned": []}
+    with torch.inference_mode():
+        for name, env in (("spread", spread), ("aligned", aligned)):
+            env.reset()
+            for step in range(10):
+                env.step(torch.zeros(16, 12))
+                widths[name].append(list(env.commands.lin_vel_x))
+                if name == "spread" and step == 8:
+                    assert env.curriculum_tracking[1] > 0  # some episodes have ended by now
+            if name == "spread":
+                assert widths[name][:9] == [[0.0, 0.0]] * 9  # episodes ended, but no decision before step 10
+    assert widths["aligned"][:9] == [[0.0, 0.0]] * 9 and widths["aligned"][9] == [-0.5, 0.5]
+    assert aligned.curriculum_tracking.tolist() == [0.0, 0.0]  # the decision consumed what had been gathered
+
+
 def test_heading_mode_turns_toward_the_commanded_heading() -> None:
     from leggedex.envs.locomotion.commands import VelocityCommands
 

@@ -147,6 +147,8 @@ class LeggedLocomotion(VecEnv):
         self.push_vel = torch.zeros(n, 2, device=dev)
         self.terminated = torch.zeros(n, dtype=torch.bool, device=dev)
         self.time_outs = torch.zeros(n, dtype=torch.bool, device=dev)
+        self.common_step_counter = 0
+        self.curriculum_tracking = torch.zeros(2)  # sum of ended episodes' tracking fractions, their count
         self.default_dof_pos = self.sim.default_dof_pos.to(dev)
         limits = self.sim.dof_pos_limits.to(dev)
         middle, half = limits.mean(dim=1), (limits[:, 1] - limits[:, 0]) / 2 * self.reward_cfg.soft_dof_pos_limit
@@ -226,6 +228,7 @@ class LeggedLocomotion(VecEnv):
             self._update_terrain_curriculum(done_ids)
             extras["episode"] = self._episode_statistics(done_ids)
             self._reset_envs(done_ids)
+        self._update_command_curriculum()
         self.last_dof_vel.copy_(self.dof_vel)
         self.last_foot_pos.copy_(self.foot_pos)
         self._observe()
@@ -295,6 +298,17 @@ class LeggedLocomotion(VecEnv):
         out_of_bounds = self.ground.out_of_bounds(self.base_pos[:, :2])  # not a failure: the terrain ended
         self.time_outs = ((self.episode_length_buf >= self.max_episode_length) | out_of_bounds) & ~self.terminated
 
+    def _update_command_curriculum(self) -> None:
+        """Once per episode length, on the mean tracking of every episode that ended meanwhile (legged_gym's
+        cadence): a decision on the few envs that end in one step would widen the range on noise."""
+        self.common_step_counter += 1
+        if self.common_step_counter % self.max_episode_length != 0:
+            return
+        total, count = self.curriculum_tracking.tolist()
+        if count > 0:
+            self.commands.update_curriculum(total / count)
+        self.curriculum_tracking.zero_()
+
     def _update_terrain_curriculum(self, ids: torch.Tensor) -> None:
         if not self.ground.curriculum or self._evaluating:
             return
@@ -318,9 +332,9 @@ class LeggedLocomotion(VecEnv):
     def _episode_statistics(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         episode_s = self.max_episode_length * self.step_dt
         stats = {f"rew_{name}": sums[ids].mean() / episode_s for name, sums in self.episode_sums.items()}
-        if "tracking_lin_vel" in self.episode_sums and self.command_cfg.curriculum:
-            scale = self.reward_terms["tracking_lin_vel"]
-            self.commands.update_curriculum(float(stats["rew_tracking_lin_vel"]) / scale)
+        if "tracking_lin_vel" in self.episode_sums and self.command_cfg.curriculum and not self._evaluating:
+            fraction = self.episode_sums["tracking_lin_vel"][ids] / episode_s / self.reward_terms["tracking_lin_vel"]
+            self.curriculum_tracking += torch.stack([fraction.sum(), torch.tensor(float(ids.numel()))])
         stats["max_command_x"] = torch.tensor(float(self.commands.lin_vel_x[1]))
         stats["sim_failures"] = torch.tensor(float(self.sim_failure_count))
         if isinstance(self.ground, CurriculumTerrain):
@@ -510,6 +524,7 @@ class LeggedLocomotion(VecEnv):
         state.update({name: getattr(self, name).clone() for name in self._BUFFERS})
         state["episode_sums"] = {name: sums.clone() for name, sums in self.episode_sums.items()}
         state["ground"] = self.ground.state_dict()
+        state["command_curriculum"] = {"step": self.common_step_counter, "tracking": self.curriculum_tracking.clone()}
         state["observations"] = {name: obs.clone() for name, obs in self._obs.items()}
         state["critic_history"] = self.critic_history.state_dict()
         if self.history is not None:
@@ -526,6 +541,8 @@ class LeggedLocomotion(VecEnv):
         for name, sums in state["episode_sums"].items():
             self.episode_sums[name].copy_(sums)
         self.ground.load_state_dict(state["ground"])
+        self.common_step_counter = int(state["command_curriculum"]["step"])
+        self.curriculum_tracking.copy_(state["command_curriculum"]["tracking"])
         self._obs = {name: obs.clone() for name, obs in state["observations"].items()}
         self.critic_history.load_state_dict(state["critic_history"])
         if self.history is not None:
