@@ -541,8 +541,9 @@ class LeggedLocomotion(VecEnv):
         for name, sums in state["episode_sums"].items():
             self.episode_sums[name].copy_(sums)
         self.ground.load_state_dict(state["ground"])
-        self.common_step_counter = int(state["command_curriculum"]["step"])
-        self.curriculum_tracking.copy_(state["command_curriculum"]["tracking"])
+        if "command_curriculum" in state:  # absent in checkpoints written before the curriculum cadence
+            self.common_step_counter = int(state["command_curriculum"]["step"])
+            self.curriculum_tracking.copy_(state["command_curriculum"]["tracking"])
         self._obs = {name: obs.clone() for name, obs in state["observations"].items()}
         self.critic_history.load_state_dict(state["critic_history"])
         if self.history is not None:
