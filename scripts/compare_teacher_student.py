@@ -13,26 +13,19 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Callable
 
 import torch
 
-from leggedex.envs.vec_env import Obs, VecEnv
+from leggedex.envs.vec_env import VecEnv
 from leggedex.export import build_env, check_policy_fits_env, load_method
 from leggedex.methods.base import OnPolicyMethod
-
-Policy = Callable[[Obs], torch.Tensor]
+from leggedex.play import Policy, method_policy
 
 
 def teacher_policy(method: OnPolicyMethod) -> Policy:
     if getattr(method, "distilling", False):  # the actor now serves the student; the frozen copy is the teacher
         return lambda obs: method.frozen_teacher(obs["policy"], obs["privileged"])
     return lambda obs: method.action_distribution(method.normalize_obs(obs, observe=False)).mean
-
-
-def student_policy(method: OnPolicyMethod) -> Policy:
-    groups = method.policy_inputs()
-    return lambda obs: method.inference_policy(*(obs[g] for g in groups))
 
 
 def fixed_commands(env: VecEnv, seed: int) -> torch.Tensor:
@@ -77,7 +70,7 @@ def main() -> None:
 
     cli, method = load_method(["--config", args.config, *overrides], args.ckpt)
     result: dict[str, dict[str, float]] = {}
-    for name, make in (("teacher", teacher_policy), ("student", student_policy)):
+    for name, make in (("teacher", teacher_policy), ("student", method_policy)):
         env = build_env(cli, args.num_envs, args.seed)
         check_policy_fits_env(method, env, args.ckpt)
         result[name] = first_episode_returns(env, make(method), fixed_commands(env, args.seed))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
@@ -162,6 +163,7 @@ class LeggedLocomotion(VecEnv):
         if {"thigh_contact", "calf_contact"} & groups.term_names and None in self.leg_body_ids.values():
             raise ValueError(f"contact observations need '<leg>_thigh' and '<leg>_calf' contact bodies for the feet "
                              f"{self.sim.foot_names}; the model has {self.sim.contact_body_names}")
+        self._term_functions = self._term_function_table()
         self._critic_scales = groups.critic_frame.scale_vector(dev)
         self._privileged_scales = groups.privileged.scale_vector(dev) if groups.privileged is not None else None
         self._noise = groups.policy.noise_vector(dev, cfg.noise_level)
@@ -241,6 +243,8 @@ class LeggedLocomotion(VecEnv):
         self.base_lin_vel = sim.root_lin_vel_body
         self.base_ang_vel = sim.root_ang_vel_body
         self.projected_gravity = sim.projected_gravity
+        forward = quat_rotate(self.base_quat, self._unit_x)
+        self.base_heading = torch.atan2(forward[:, 1], forward[:, 0])  # yaw of the body's x axis
         self.dof_pos = sim.dof_pos
         self.dof_vel = sim.dof_vel
         self.torques = sim.applied_torques
@@ -265,8 +269,7 @@ class LeggedLocomotion(VecEnv):
         period = max(int(round(self.command_cfg.resampling_time_s / self.step_dt)), 1)
         ids = (self.episode_length_buf % period == 0).nonzero(as_tuple=False).squeeze(-1)
         self.commands.resample(ids)
-        forward = quat_rotate(self.base_quat, self._unit_x)
-        self.commands.update_heading(torch.atan2(forward[:, 1], forward[:, 0]))
+        self.commands.update_heading(self.base_heading)
 
     def _push_robots(self) -> None:
         cfg = self.dr_cfg
@@ -448,7 +451,11 @@ class LeggedLocomotion(VecEnv):
     # ------------------------------------------------------------------------------------------ observing
     def observation_terms(self, names: set[str]) -> dict[str, torch.Tensor]:
         """The raw (unscaled) value of every observation term in ``names``."""
-        compute = {
+        return {name: self._term_functions[name]() for name in names}
+
+    def _term_function_table(self) -> dict[str, Callable[[], torch.Tensor]]:
+        """How each observation term is computed from the state read this step (built once)."""
+        return {
             "command": lambda: self.commands.command,
             "projected_gravity": lambda: self.projected_gravity,
             "base_ang_vel": lambda: self.base_ang_vel,
@@ -469,7 +476,6 @@ class LeggedLocomotion(VecEnv):
             "foot_normals": lambda: self.ground.normals(self.foot_pos[:, :, :2]).flatten(1),
             "height_scan": self._height_scan,
         }
-        return {name: compute[name]() for name in names}
 
     def _foot_heights(self) -> torch.Tensor:
         """Sole height above the ground at 3 x 3 points around each foot, clipped to +-1 m: (n, feet * 9)."""
@@ -479,9 +485,7 @@ class LeggedLocomotion(VecEnv):
 
     def _height_scan(self) -> torch.Tensor:
         """clip(base z - offset - ground, -1, 1) on the yaw-aligned grid around the base: (n, points)."""
-        forward = quat_rotate(self.base_quat, self._unit_x)
-        yaw = torch.atan2(forward[:, 1], forward[:, 0])
-        cos, sin = torch.cos(yaw)[:, None], torch.sin(yaw)[:, None]
+        cos, sin = torch.cos(self.base_heading)[:, None], torch.sin(self.base_heading)[:, None]
         px, py = self._scan_points[:, 0], self._scan_points[:, 1]
         points = torch.stack([cos * px - sin * py, sin * px + cos * py], dim=-1) + self.base_pos[:, None, :2]
         ground = self.ground.height(points)

@@ -15,6 +15,7 @@ With the teacher-student options on (``configs/go2_ts.yaml``) the Go2 groups are
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from leggedex.envs.locomotion.config import ObservationConfig
@@ -59,7 +60,7 @@ class LocomotionObsGroups:
     def layouts(self) -> tuple[ObsLayout, ...]:
         return (self.critic_frame,) + ((self.privileged,) if self.privileged is not None else ())
 
-    @property
+    @cached_property  # read every step; a frozen dataclass keeps it valid
     def term_names(self) -> set[str]:
         """Every raw quantity some group reads (the env computes only these)."""
         return {term.name for layout in self.layouts for term in layout.terms}
