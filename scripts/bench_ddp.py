@@ -10,7 +10,7 @@ and each run's wall time including start-up.
 
     python scripts/bench_ddp.py --num-envs 256 1024 --iterations 60 --rounds 2
     python scripts/bench_ddp.py --config configs/go2_flat.yaml --num-envs 256 --iterations 20 --rounds 1 \
-        --ddp-extra="--data.env.init_args.num_threads 1"     # one physics thread per process on 2 cores
+        --ddp-extra="--data.env.init_args.backend.init_args.num_threads 1"     # one physics thread per process on 2 cores
 """
 
 from __future__ import annotations

@@ -30,7 +30,9 @@ import mujoco.batch
 import numpy as np
 import torch
 
-from leggedex.envs.backends import MujocoBatchBackend, build_model
+from leggedex.envs.backends import MujocoBatchBackend
+from leggedex.envs.backends.mjcf import build_model
+from leggedex.robots import GO2
 
 SUBSTEPS = 4
 
@@ -43,7 +45,7 @@ def _targets(kind: str, home: np.ndarray, n: int, rng: np.random.Generator) -> n
 
 def raw_runner(n: int, motor: bool, threads: int, targets: str, reset_every: int) -> Callable[[], None]:
     """One policy step of a bare Batch, as a closure."""
-    model = build_model(actuation="motor" if motor else "position")
+    model = build_model(GO2, actuation="motor" if motor else "position")
     batch = mujoco.batch.Batch(model, nsim=n, nthread=threads)
     batch.reset(keyframe=0)
     qpos, qvel, ctrl = batch.bind("qpos"), batch.bind("qvel"), batch.bind("ctrl")

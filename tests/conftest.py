@@ -20,6 +20,13 @@ from leggedex.methods import PPO, TeacherStudentPPO
 
 REPO = Path(__file__).resolve().parent.parent
 torch.set_num_threads(1)
+
+
+def one_thread_backend(*args: Any, **kwargs: Any) -> Any:
+    """The default CPU backend on one physics thread (tests keep thread counts explicit)."""
+    from leggedex.envs.backends import MujocoBatchBackend
+
+    return MujocoBatchBackend(*args, num_threads=1, **kwargs)
 os.environ.setdefault("PYTHONHASHSEED", "0")
 
 SMALL_PPO = dict(

@@ -238,7 +238,7 @@ def test_go2_config_trains_under_ddp_with_rank_zero_evaluation(tmp_path: Path) -
     """The user's command on 2 gloo processes; rank 0 alone evaluates, and no collective is left waiting."""
     command = [sys.executable, "-m", "leggedex.cli", "fit", "--config", str(REPO / "configs" / "go2_flat.yaml"),
                "--data.num_envs", "8", "--model.num_steps_per_env", "4", "--trainer.max_epochs", "2",
-               "--data.env.init_args.num_threads", "1", "--torch_threads", "1", "--trainer.accelerator", "cpu",
+               "--data.env.init_args.backend.init_args.num_threads", "1", "--torch_threads", "1", "--trainer.accelerator", "cpu",
                "--trainer.strategy", "ddp", "--trainer.devices", "2", "--experiment", "ddp_go2"]
     run_to_completion(command, tmp_path, {**os.environ, "LEGGEDEX_RUN_STAMP": "2026-01-01_00-00-00"})
     run = tmp_path / "logs" / "ddp_go2" / "2026-01-01_00-00-00"

@@ -220,7 +220,7 @@ def test_the_go2_config_estimates_base_velocity_and_contacts() -> None:
     from leggedex.cli import LeggedexCLI
 
     cli = LeggedexCLI(args=["--config", str(REPO / "configs" / "go2_ee.yaml"), "--trainer.logger", "false",
-                            "--data.env.init_args.num_threads", "1"], run=False, save_config_callback=None)
+                            "--data.env.init_args.backend.init_args.num_threads", "1"], run=False, save_config_callback=None)
     env = cli.datamodule.env_factory(2, 0, "cpu")
     try:
         method = cli.model

@@ -14,6 +14,7 @@ import yaml
 from conftest import REPO
 from leggedex.cli import main
 from leggedex.export import load_method, read_contract, write_contract
+from conftest import one_thread_backend
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 _TINY: dict[str, Path] = {}
@@ -31,7 +32,7 @@ def tiny_go2_checkpoint(root: Path) -> tuple[Path, Path]:
         config["model"]["init_args"].update(actor_hidden_dims=[32, 32], critic_hidden_dims=[32, 32],
                                             empirical_normalization=True, num_steps_per_env=4)
         config["data"]["num_envs"] = 8
-        config["data"]["env"]["init_args"]["num_threads"] = 1
+        config["data"]["env"]["init_args"]["backend"]["init_args"]["num_threads"] = 1
         path = root / "tiny_go2.yaml"
         path.write_text(yaml.safe_dump(config))
         cwd = os.getcwd()
@@ -162,7 +163,7 @@ def test_the_contract_of_a_student_policy_describes_its_history_input() -> None:
     from leggedex.export import deploy_contract
     from leggedex.methods import TeacherStudentPPO
 
-    env = LeggedLocomotion(2, seed=0, num_threads=1, observations=ObservationConfig(history_length=20, privileged=True))
+    env = LeggedLocomotion(2, seed=0, backend=one_thread_backend, observations=ObservationConfig(history_length=20, privileged=True))
     method = TeacherStudentPPO(actor_hidden_dims=[8], critic_hidden_dims=[8], privilege_encoder_hidden_dims=[8],
                                history_encoder_hidden_dims=[8])
     method.build(env.obs_spec)

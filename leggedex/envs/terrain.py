@@ -2,8 +2,8 @@
 
 ``generate_terrain`` builds a (rows x tile) by (cols x tile) height grid surrounded by a flat border, with the
 types smooth slope, rough slope, stairs up, stairs down and discrete obstacles mixed by ``proportions``.
-``add_heightfield`` puts it into a MuJoCo scene (an ``MjSpec`` hfield geom in group 0), and ``HeightSampler``
-reads heights at arbitrary world points in torch by bilinear interpolation of the same grid, so height scans
+The grid is simulator-neutral: a backend turns it into its ground (MuJoCo: ``backends/mjcf.py``, an hfield), and
+``HeightSampler`` reads heights at arbitrary world points in torch by bilinear interpolation of the same grid, so height scans
 need no ray casts.
 """
 
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import mujoco
 import numpy as np
 import torch
 
@@ -110,24 +109,6 @@ def generate_terrain(cfg: TerrainConfig, seed: int | None = None) -> Terrain:
             heights[b + r * n : b + (r + 1) * n, b + c * n : b + (c + 1) * n] = _tile(kind, difficulty, cfg, n, rng)
             origins[r, c] = [cfg.border + (r + 0.5) * cfg.tile_size, cfg.border + (c + 0.5) * cfg.tile_size, 0.0]
     return Terrain(heights, cfg.resolution, cfg.border, origins, types)
-
-
-def add_heightfield(spec: mujoco.MjSpec, terrain: Terrain, name: str = "terrain") -> None:
-    """Add ``terrain`` to the world body of ``spec`` as an hfield geom (group 0), grid cell (i, j) centred at
-    ((i + 0.5) * resolution, (j + 0.5) * resolution), matching ``HeightSampler``."""
-    heights = terrain.heights
-    low, high = float(heights.min()), float(heights.max())
-    span = max(high - low, 1e-3)
-    nx, ny = heights.shape
-    res = terrain.resolution
-    # vertices span [-size, size] around the geom: (n - 1) * res / 2 puts them exactly res apart
-    size_x, size_y = (nx - 1) * res / 2, (ny - 1) * res / 2
-    base = 1.0  # depth of the box under the lowest point
-    hfield = spec.add_hfield(name=name, nrow=ny, ncol=nx, size=[size_x, size_y, span, base])
-    # MuJoCo's hfield rows run along y and columns along x; data is normalized to [0, 1]
-    hfield.userdata = ((heights.T - low) / span).astype(np.float32).ravel().tolist()
-    spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname=name, group=0,
-                            pos=[res / 2 + size_x, res / 2 + size_y, low])
 
 
 class HeightSampler:

@@ -1,4 +1,4 @@
-"""The leggedex Go2 MJCF: physical figures, conventions and the home keyframe."""
+"""The leggedex Go2 MJCF (a plain robot file) and the model the backends prepare from its description."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import mujoco
 import numpy as np
 import pytest
 
-from leggedex.envs.backends import GO2_MODEL_PATH, build_model
+from leggedex.envs.backends.mjcf import HOME_KEY, build_model
+from leggedex.robots import GO2
+
+GO2_MODEL_PATH = GO2.model_path
 
 REFERENCE = Path("/work/shared/reference/go2_menagerie/go2.xml")
 
@@ -30,7 +33,7 @@ def robot() -> mujoco.MjModel:
 
 @pytest.fixture(scope="module")
 def scene() -> mujoco.MjModel:
-    return build_model()
+    return build_model(GO2)
 
 
 def _expected_ranges() -> list[tuple[float, float]]:
@@ -63,11 +66,12 @@ def test_masses_match_reference(robot: mujoco.MjModel) -> None:
         assert robot.body(name).mass[0] == pytest.approx(mass, rel=1e-6), name
 
 
-def test_joint_order_and_ranges(robot: mujoco.MjModel) -> None:
+def test_joint_order_and_ranges(robot: mujoco.MjModel, scene: mujoco.MjModel) -> None:
     hinge = [j for j in range(robot.njnt) if robot.jnt_type[j] == mujoco.mjtJoint.mjJNT_HINGE]
     assert [robot.joint(j).name for j in hinge] == JOINTS
-    actuated = [robot.joint(int(j)).name for j in robot.actuator_trnid[:, 0]]
-    assert actuated == JOINTS
+    assert robot.nu == 0 and robot.nsensor == 0 and robot.nkey == 0  # a plain robot file
+    actuated = [scene.joint(int(j)).name for j in scene.actuator_trnid[:, 0]]
+    assert actuated == JOINTS == list(GO2.joints)
     np.testing.assert_allclose(robot.jnt_range[hinge], _expected_ranges(), atol=1e-6)
     assert robot.jnt_limited[hinge].all()
     # hip abduction about x, thigh and calf about y
@@ -91,17 +95,27 @@ def test_joint_ranges_match_reference(robot: mujoco.MjModel) -> None:
         np.testing.assert_allclose(robot.joint(name).range, rng, atol=1e-6)
 
 
-def test_torque_limits(robot: mujoco.MjModel) -> None:
+def test_torque_limits(scene: mujoco.MjModel) -> None:
     limits = [23.7, 23.7, 45.43] * 4
-    assert robot.actuator_forcelimited.all()
-    np.testing.assert_allclose(robot.actuator_forcerange[:, 1], limits)
-    np.testing.assert_allclose(robot.actuator_forcerange[:, 0], [-v for v in limits])
+    assert scene.actuator_forcelimited.all()
+    np.testing.assert_allclose(scene.actuator_forcerange[:, 1], limits)
+    np.testing.assert_allclose(scene.actuator_forcerange[:, 0], [-v for v in limits])
 
 
-def test_position_servo_gains(robot: mujoco.MjModel) -> None:
-    np.testing.assert_allclose(robot.actuator_gainprm[:, 0], 20.0)
-    np.testing.assert_allclose(robot.actuator_biasprm[:, 1], -20.0)
-    np.testing.assert_allclose(robot.actuator_biasprm[:, 2], -0.5)
+def test_position_servo_gains(scene: mujoco.MjModel) -> None:
+    np.testing.assert_allclose(scene.actuator_gainprm[:, 0], 20.0)
+    np.testing.assert_allclose(scene.actuator_biasprm[:, 1], -20.0)
+    np.testing.assert_allclose(scene.actuator_biasprm[:, 2], -0.5)
+
+
+def test_sensors_and_sites_come_from_the_description(scene: mujoco.MjModel) -> None:
+    names = [scene.sensor(i).name for i in range(scene.nsensor)]
+    assert names[:4] == [f"leggedex_{leg}_foot_force" for leg in LEGS]
+    assert len(names) == 4 + len(GO2.contact_bodies)  # every contact body is one sensor; calves sense the shin
+    calf = scene.sensor("leggedex_FL_calf_contact_0")
+    assert scene.geom(int(calf.objid[0])).name == "FL_calf"  # the shin geom, not the foot
+    for leg in LEGS:
+        np.testing.assert_allclose(scene.site(f"leggedex_{leg}_foot").pos, scene.geom(f"{leg}_foot").pos)
 
 
 def test_simulation_options(robot: mujoco.MjModel) -> None:
@@ -131,7 +145,7 @@ def test_geoms_primitive_no_self_collision(robot: mujoco.MjModel) -> None:
 
 
 def test_home_keyframe_feet_on_ground(scene: mujoco.MjModel) -> None:
-    key = scene.key("home")
+    key = scene.key(HOME_KEY)
     np.testing.assert_allclose(key.qpos[7:], [0.0, 0.8, -1.5] * 4)
     np.testing.assert_allclose(key.ctrl, [0.0, 0.8, -1.5] * 4)
     data = mujoco.MjData(scene)
@@ -151,4 +165,4 @@ def test_scene_file_compiles() -> None:
     scene = GO2_MODEL_PATH.with_name("scene_flat.xml")
     model = mujoco.MjModel.from_xml_path(str(scene))
     assert model.geom("floor").group[0] == 0
-    assert model.nu == 12
+    assert model.njnt == 13

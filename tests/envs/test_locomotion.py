@@ -8,10 +8,11 @@ import torch
 from leggedex.envs import LeggedLocomotion, ObsSpec
 from leggedex.envs.locomotion import CommandsConfig, DomainRandomization, RewardConfig, TerminationConfig
 from leggedex.envs.locomotion.evaluation import evaluate_locomotion
+from conftest import one_thread_backend
 
 
 def make_env(num_envs: int = 8, **kwargs) -> LeggedLocomotion:
-    kwargs.setdefault("num_threads", 1)
+    kwargs.setdefault("backend", one_thread_backend)
     return LeggedLocomotion(num_envs, seed=0, **kwargs)
 
 
@@ -88,7 +89,7 @@ def test_bad_configuration_is_named_before_stepping(kwargs, message) -> None:
 
 def test_num_envs_must_be_positive() -> None:
     with pytest.raises(ValueError, match="num_envs"):
-        LeggedLocomotion(0, num_threads=1)
+        LeggedLocomotion(0, backend=one_thread_backend)
 
 
 def test_commands_are_resampled_within_ranges_and_small_ones_are_zeroed() -> None:
@@ -121,7 +122,7 @@ def test_state_dict_continues_bit_exactly() -> None:
             env.step(a)
         snapshot = env.state_dict()
         expected = [env.step(a) for a in actions[20:]]
-    other = LeggedLocomotion(6, seed=99, num_threads=1, episode_length_s=0.5)
+    other = LeggedLocomotion(6, seed=99, backend=one_thread_backend, episode_length_s=0.5)
     with torch.inference_mode():
         other.reset()
         other.load_state_dict(snapshot)
@@ -177,15 +178,21 @@ def test_heading_mode_turns_toward_the_commanded_heading() -> None:
     assert torch.allclose(commands.command[:, 2], torch.tensor([0.5, -0.5, -0.5 * (2 * torch.pi - 6.0)]))
 
 
-def test_a_model_with_other_joints_is_refused_with_the_names(tmp_path) -> None:
-    from leggedex.envs.backends import GO2_MODEL_PATH
+def test_a_description_that_does_not_match_its_model_file_is_refused_with_the_names(tmp_path) -> None:
+    from dataclasses import replace
+
+    from leggedex.robots import GO2
 
     renamed = tmp_path / "go2_renamed.xml"
-    renamed.write_text(GO2_MODEL_PATH.read_text().replace("FL_hip_joint", "FL_abduction_joint"))
-    with pytest.raises(ValueError, match=r"missing \['FL_hip'\], unexpected \['FL_abduction'\]"):
-        make_env(model_path=str(renamed))
-    with pytest.raises(ValueError, match=r"\(12\) do not match dof_names .* \(11\)"):
-        make_env(dof_names=GO2_ORDER[:11])
+    renamed.write_text(GO2.model_path.read_text().replace("FL_hip_joint", "FL_abduction_joint")
+                       .replace('"RR_foot"', '"RR_toe"').replace('name="RL_thigh"', 'name="RL_upper_leg"'))
+    with pytest.raises(ValueError, match=r"missing in the model \['FL_hip_joint'\], hinge joints of the model not "
+                                         r"listed \['FL_abduction_joint'\].*feet: no geoms named \['RR_foot'\]"
+                                         r".*contact_bodies: no bodies named \['RL_thigh'\]"):
+        make_env(robot=replace(GO2, model_file=str(renamed)))
+    with pytest.raises(ValueError, match=r"default_joint_pos has 12 values for 11 joints"):
+        replace(GO2, joints=GO2.joints[:11], torque_limits=GO2.torque_limits[:11])
+    with pytest.raises(FileNotFoundError, match="model_file"):
+        make_env(robot=replace(GO2, model_file=str(tmp_path / "nothing.xml")))
 
 
-GO2_ORDER = tuple(f"{leg}_{joint}" for leg in ("FL", "FR", "RL", "RR") for joint in ("hip", "thigh", "calf"))

@@ -12,6 +12,7 @@ from leggedex.envs import LeggedLocomotion
 from leggedex.envs.locomotion.config import ObservationConfig
 from leggedex.envs.locomotion.ground import CurriculumTerrain
 from leggedex.envs.terrain import HeightSampler, Terrain, TerrainConfig, generate_terrain
+from conftest import one_thread_backend
 
 SMALL_TERRAIN = dict(num_rows=3, num_cols=5, tile_size=3.0, border=1.0, resolution=0.1, platform=1.0)
 TS_OBS = ObservationConfig(history_length=20, privileged=True, critic_privileged=True, height_scan=True,
@@ -19,7 +20,7 @@ TS_OBS = ObservationConfig(history_length=20, privileged=True, critic_privileged
 
 
 def make_env(num_envs: int = 8, terrain: TerrainConfig | None = None, **kwargs) -> LeggedLocomotion:
-    kwargs.setdefault("num_threads", 1)
+    kwargs.setdefault("backend", one_thread_backend)
     kwargs.setdefault("observations", ObservationConfig(**vars(TS_OBS)))
     return LeggedLocomotion(num_envs, seed=0, terrain=terrain, **kwargs)
 
@@ -34,7 +35,7 @@ def test_teacher_student_groups_have_the_sizes_of_go2_ts_and_come_from_one_spec(
     with torch.inference_mode():
         obs = env.reset()
     assert {name: value.shape[1] for name, value in obs.items()} == env.obs_groups
-    plain = LeggedLocomotion(8, seed=0, num_threads=1)
+    plain = LeggedLocomotion(8, seed=0, backend=one_thread_backend)
     assert plain.obs_groups == {"policy": 45, "critic": 48}  # the options are off by default
 
 

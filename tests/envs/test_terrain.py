@@ -11,7 +11,6 @@ from leggedex.envs.terrain import (
     TERRAIN_TYPES,
     HeightSampler,
     TerrainConfig,
-    add_heightfield,
     column_types,
     generate_terrain,
 )
@@ -38,6 +37,8 @@ def test_columns_follow_the_proportions_and_rows_get_harder() -> None:
 def test_heightfield_in_mujoco_matches_the_sampler() -> None:
     cfg = TerrainConfig(**SMALL)
     terrain = generate_terrain(cfg, seed=1)
+    from leggedex.envs.backends.mjcf import add_heightfield
+
     spec = mujoco.MjSpec()
     add_heightfield(spec, terrain)
     model = spec.compile()
@@ -66,7 +67,7 @@ def test_the_robot_lands_on_the_heightfield_through_the_backend() -> None:
     from leggedex.envs.backends import MujocoBatchBackend
 
     terrain = generate_terrain(TerrainConfig(**SMALL), seed=2)
-    backend = MujocoBatchBackend(2, num_threads=1, terrain=lambda spec: add_heightfield(spec, terrain))
+    backend = MujocoBatchBackend(2, terrain=terrain, num_threads=1)
     origins = torch.tensor(terrain.origins[[0, 2], [1, 3]], dtype=torch.float32)  # an easy and a hard tile
     origins[:, 2] = backend.home_base_height + 0.05
     quat = torch.tensor([[1.0, 0.0, 0.0, 0.0]]).repeat(2, 1)

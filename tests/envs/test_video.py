@@ -8,10 +8,11 @@ import torch
 
 from leggedex.envs import LeggedLocomotion
 from leggedex.envs.locomotion.video import render_rollout, write_mp4
+from conftest import one_thread_backend
 
 
 def test_render_rollout_follows_the_robot_and_writes_an_mp4(tmp_path) -> None:
-    env = LeggedLocomotion(2, seed=0, num_threads=1, random_initial_episode_length=False)
+    env = LeggedLocomotion(2, seed=0, backend=one_thread_backend, random_initial_episode_length=False)
     frames = render_rollout(env, lambda obs: torch.zeros(2, 12), duration_s=0.4, width=96, height=64)
     assert frames.shape == (20, 64, 96, 3) and frames.dtype == np.uint8
     assert frames.std() > 5  # a scene, not a blank image
@@ -31,7 +32,7 @@ def test_video_callback_writes_a_clip_per_period(tmp_path) -> None:
     from leggedex.data import OnPolicyDataModule
 
     recorder = VideoRecorder(every_n_iterations=1, duration_s=0.2, width=64, height=48)
-    datamodule = OnPolicyDataModule(env=partial(LeggedLocomotion, num_threads=1), num_envs=4, seed=0)
+    datamodule = OnPolicyDataModule(env=partial(LeggedLocomotion, backend=one_thread_backend), num_envs=4, seed=0)
     trainer = make_trainer(2, callbacks=[recorder], logger=TensorBoardLogger(tmp_path, name="run", version="v"))
     trainer.fit(make_ppo(num_steps_per_env=4), datamodule=datamodule)
     videos = sorted(p.name for p in (tmp_path / "run" / "v" / "videos").iterdir())

@@ -1,37 +1,43 @@
-"""Abstract simulator backend for leggedex legged-robot tasks.
+"""The simulator contract of leggedex legged-robot tasks (member by member in docs/backends.md).
 
-A backend simulates ``num_envs`` independent copies ("worlds") of one robot and
-exposes their state as batched torch tensors. Task code (observations, rewards,
-terminations, curricula) talks only to this interface, so a GPU simulator
-(MuJoCo Warp, Isaac Gym, ...) can be dropped in later by implementing it.
+A backend simulates ``num_envs`` independent copies ("worlds") of one robot and exposes their state as batched
+torch tensors on its device. Task code (observations, rewards, terminations, curricula) talks only to this
+interface; the robot comes as a ``leggedex.robots.RobotDescription`` and the ground as the neutral height grid of
+``leggedex.envs.terrain`` (None: flat), so a new simulator is one new file.
+
+Construction: every backend takes ``(num_envs, robot, terrain, substeps)`` positionally, then its own keyword
+options; a config names it by ``class_path`` with those options as ``init_args``
+(``data.env.init_args.backend``) and the task supplies the four.
 
 Conventions shared by every backend
 -----------------------------------
-* Every tensor is ``float32`` (bool for masks) on ``backend.device`` and has the
-  world index as its first dimension ``N``.
-* Joint ("dof") order is fixed by ``dof_names``; for the Go2 it is
-  FL_hip, FL_thigh, FL_calf, FR_hip, ..., RR_calf (legs FL, FR, RL, RR).
-* Feet are ordered as ``foot_names`` (FL, FR, RL, RR).
+* Every tensor is ``float32`` (bool for masks) on ``backend.device`` and has the world index as its first
+  dimension ``N``.
+* Joint ("dof") order is the robot description's ``joints``; feet are ordered as its ``feet``.
 * World frame: z up, gravity along -z.
-* Quaternions are scalar-first ``(w, x, y, z)`` and rotate body-frame vectors
-  into the world frame.
-* Root ("base") velocities come in both frames: ``*_world`` are expressed in the
-  world frame, ``*_body`` in the base body frame. The linear velocity is that of
-  the base frame origin (not the centre of mass).
-* Getters return tensors owned by the caller's reading of the current step:
-  never write into them; a backend may return cached tensors that stay valid
-  until the next ``step``/``reset``/``randomize``.
-* Ids passed to ``reset`` and ``randomize`` are 1-D integer tensors of distinct
-  world indices, in any order; per-world arguments are given in the same order.
+* Quaternions are scalar-first ``(w, x, y, z)`` and rotate body-frame vectors into the world frame.
+* Root ("base") velocities come in both frames: ``*_world`` are expressed in the world frame, ``*_body`` in the
+  base body frame. The linear velocity is that of the base frame origin (not the centre of mass).
+* Getters return tensors valid until the next ``step``/``reset``/``randomize``/``load_state_dict``: never write
+  into them; a backend may return live views of its state that change with the next step.
+* Ids passed to ``reset`` and ``randomize`` are 1-D integer tensors of distinct world indices, in any order;
+  per-world arguments are given in the same order.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
+import numpy as np
 import torch
 
-__all__ = ["SimBackend", "quat_rotate", "quat_rotate_inverse"]
+if TYPE_CHECKING:
+    from leggedex.envs.terrain import Terrain
+    from leggedex.robots import RobotDescription
+
+__all__ = ["BackendFactory", "SimBackend", "WorldRenderer", "make_backend", "quat_rotate", "quat_rotate_inverse"]
 
 
 def quat_rotate(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
@@ -48,6 +54,16 @@ def quat_rotate_inverse(q: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
     u = q[..., 1:]
     t = 2.0 * torch.cross(u, v, dim=-1)
     return v - w * t + torch.cross(u, t, dim=-1)
+
+
+class WorldRenderer(Protocol):
+    """Offscreen images of one world at a time (video and play)."""
+
+    def render(self, world: int = 0) -> np.ndarray:
+        """(height, width, 3) uint8 image of world ``world`` in its current state."""
+
+    def close(self) -> None:
+        """Free the rendering context."""
 
 
 class SimBackend(ABC):
@@ -300,3 +316,40 @@ class SimBackend(ABC):
         Failed means a non-finite state, or an error or instability warning from
         the simulator. Resetting a world clears its flag.
         """
+
+    # ---------------------------------------------------------------- rendering
+    def renderer(self, width: int = 480, height: int = 320) -> WorldRenderer:
+        """An offscreen renderer of this backend's worlds (a camera following the base)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot render; video and play --video need a backend "
+                                  "that implements renderer()")
+
+
+# what a config's ``backend: {class_path, init_args}`` becomes: the task calls it with
+# (num_envs, robot, terrain, substeps)
+BackendFactory = Callable[[int, "RobotDescription", "Terrain | None", int], SimBackend]
+
+
+def make_backend(factory: BackendFactory | None, num_envs: int, robot: RobotDescription, terrain: Terrain | None,
+                 substeps: int) -> SimBackend:
+    """Build the configured backend (None: ``MujocoBatchBackend``) and check that it keeps the contract."""
+    if factory is None:
+        from leggedex.envs.backends.mujoco_batch import MujocoBatchBackend
+
+        factory = MujocoBatchBackend
+    if not callable(factory):
+        raise ValueError(f"unknown backend {factory!r}: data.env.init_args.backend takes a SimBackend class by "
+                        "class_path, e.g. leggedex.envs.backends.MujocoBatchBackend or MujocoWarpBackend")
+    try:
+        sim = factory(num_envs, robot, terrain, substeps)
+    except TypeError as err:
+        if "abstract" in str(err):
+            raise TypeError(f"data.env.init_args.backend does not implement the SimBackend contract "
+                            f"(docs/backends.md): {err}") from err
+        raise
+    if not isinstance(sim, SimBackend):
+        raise TypeError(f"data.env.init_args.backend must build a leggedex SimBackend (docs/backends.md), "
+                        f"got {type(sim).__name__}")
+    if list(sim.dof_names) != robot.dof_names or list(sim.foot_names) != list(robot.feet):
+        raise ValueError(f"{type(sim).__name__} reports joints {sim.dof_names} and feet {sim.foot_names}, but the "
+                         f"robot description {robot.name!r} has {robot.dof_names} and {list(robot.feet)}")
+    return sim

@@ -13,15 +13,13 @@ Heights (base height, foot clearance, scans) are measured from the ground under 
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import torch
 
-from leggedex.envs.backends import MujocoBatchBackend, SimBackend
-from leggedex.envs.backends.base import quat_rotate
+from leggedex.envs.backends.base import BackendFactory, SimBackend, make_backend, quat_rotate
 from leggedex.envs.locomotion.commands import VelocityCommands
 from leggedex.envs.locomotion.config import (
     CommandsConfig,
@@ -34,37 +32,19 @@ from leggedex.envs.history import ObsHistory
 from leggedex.envs.locomotion.ground import CurriculumTerrain, FlatGround
 from leggedex.envs.locomotion.obs_groups import locomotion_obs_groups
 from leggedex.envs.locomotion.rewards import REWARD_TERMS
-from leggedex.envs.terrain import TerrainConfig, add_heightfield, generate_terrain
+from leggedex.envs.terrain import TerrainConfig, generate_terrain
 from leggedex.envs.vec_env import Obs, VecEnv
-
-
-GO2_DOF_NAMES: tuple[str, ...] = tuple(
-    f"{leg}_{joint}" for leg in ("FL", "FR", "RL", "RR") for joint in ("hip", "thigh", "calf")
-)
-
-
-def check_dof_names(model_names: list[str], expected: tuple[str, ...] | list[str]) -> None:
-    """The model's actuated joints must be exactly ``expected``, in that order (the policy's action layout)."""
-    if list(model_names) == list(expected):
-        return
-    missing = [n for n in expected if n not in model_names]
-    extra = [n for n in model_names if n not in expected]
-    raise ValueError(
-        f"the model's actuated joints {list(model_names)} ({len(model_names)}) do not match dof_names "
-        f"{list(expected)} ({len(expected)}): missing {missing}, unexpected {extra}"
-        + ("" if missing or extra else ", same names in another order")
-    )
+from leggedex.robots import GO2, RobotDescription
 
 
 class LeggedLocomotion(VecEnv):
-    """Go2 (or any quadruped model meeting the backend's requirements) velocity tracking.
+    """Velocity tracking for a quadruped (the Go2 by default) on any ``SimBackend``.
 
     Args:
-        num_envs, seed, device: see ``VecEnv``; the physics runs on the backend's device (CPU for MuJoCo).
-        backend: simulator; ``"mujoco"`` is ``mujoco.batch.Batch`` on a CPU thread pool.
-        model_path: robot MJCF (default: the project's Go2).
-        dof_names: the actuated joints the policy drives, in action order; the model must match exactly.
-        num_threads: physics threads (0: all cores).
+        num_envs, seed, device: see ``VecEnv``; the task computes on the backend's device (where the physics is).
+        backend: the simulator, by ``class_path`` with its options as ``init_args``; None is ``MujocoBatchBackend``
+            (CPU). ``leggedex.envs.backends.MujocoWarpBackend`` runs on a GPU (docs/backends.md).
+        robot: the robot description (``leggedex.robots``); None is the Go2. Its ``joints`` are the action order.
         episode_length_s, decimation: episode limit and physics steps per policy step (sim dt from the model).
         action_scale, clip_actions: joint target = default + action_scale * clip(action).
         commands, observations, rewards, domain_rand, terminations: the config groups (``config.py``).
@@ -78,10 +58,8 @@ class LeggedLocomotion(VecEnv):
         seed: int = 0,
         device: str | torch.device = "cpu",
         *,
-        backend: Literal["mujoco"] = "mujoco",
-        model_path: str | None = None,
-        dof_names: tuple[str, ...] = GO2_DOF_NAMES,
-        num_threads: int = 0,
+        backend: BackendFactory | None = None,
+        robot: RobotDescription | None = None,
         episode_length_s: float = 20.0,
         decimation: int = 4,
         action_scale: float = 0.25,
@@ -103,13 +81,9 @@ class LeggedLocomotion(VecEnv):
         unknown = set(self.reward_cfg.scales) - set(REWARD_TERMS)
         if unknown:
             raise ValueError(f"unknown reward term(s) {sorted(unknown)} in rewards.scales; known: {sorted(REWARD_TERMS)}")
-        if backend != "mujoco":
-            raise ValueError(f"unknown backend {backend!r}; available: 'mujoco'")
+        self.robot = robot or GO2
         terrain_grid = generate_terrain(terrain) if terrain is not None else None
-        add_ground = functools.partial(add_heightfield, terrain=terrain_grid) if terrain_grid is not None else None
-        self.sim: SimBackend = MujocoBatchBackend(num_envs, model_path, num_threads=num_threads, substeps=decimation,
-                                                  terrain=add_ground)
-        check_dof_names(self.sim.dof_names, dof_names)
+        self.sim: SimBackend = make_backend(backend, num_envs, self.robot, terrain_grid, decimation)
         # the task computes where the physics lives; the rollout loop moves tensors to the policy's device
         super().__init__(num_envs, seed, self.sim.device)
         self.step_dt = self.sim.policy_dt
@@ -154,7 +128,7 @@ class LeggedLocomotion(VecEnv):
         limits = self.sim.dof_pos_limits.to(dev)
         middle, half = limits.mean(dim=1), (limits[:, 1] - limits[:, 0]) / 2 * self.reward_cfg.soft_dof_pos_limit
         self.soft_dof_pos_limits = torch.stack([middle - half, middle + half], dim=1)
-        self.foot_radius = 0.022
+        self.foot_radius = self.robot.foot_radius
         self._unit_x = torch.zeros(n, 3, device=dev)
         self._unit_x[:, 0] = 1.0
 
@@ -184,16 +158,15 @@ class LeggedLocomotion(VecEnv):
         if missing:
             raise ValueError(f"terminations.contact_bodies {missing} are not contact bodies of the model: {names}")
         self.termination_body_ids = torch.tensor([names.index(b) for b in self.term_cfg.contact_bodies])
-        self.penalized_body_ids = torch.tensor([i for i, b in enumerate(names) if "thigh" in b or "calf" in b])
-        self.hip_ids = torch.tensor([i for i, name in enumerate(self.sim.dof_names) if name.endswith("hip")])
-        # thigh and calf contact bodies in foot order (feet are named after their leg: FL_foot -> FL_thigh)
-        legs = [foot.rsplit("_", 1)[0] for foot in self.sim.foot_names]
-        self.leg_body_ids = {}
-        for part in ("thigh", "calf"):
-            found = [names.index(f"{leg}_{part}") for leg in legs if f"{leg}_{part}" in names]
-            self.leg_body_ids[part] = torch.tensor(found) if len(found) == len(legs) else None
+        robot = self.robot
+        # the legs' contact bodies (thighs, calves) are penalized by the collision reward
+        legs = sorted({names.index(b) for bodies in robot.leg_bodies.values() for b in bodies})
+        self.penalized_body_ids = torch.tensor(legs, dtype=torch.long)
+        self.hip_ids = torch.tensor([robot.joints.index(j) for j in robot.hip_joints], dtype=torch.long)
+        self.leg_body_ids = {part: torch.tensor([names.index(b) for b in robot.leg_bodies[part]])
+                             if part in robot.leg_bodies else None for part in ("thigh", "calf")}
         if len(self.hip_ids) == 0:
-            raise ValueError(f"no hip joints (names ending in 'hip') among {self.sim.dof_names}")
+            raise ValueError(f"robot {robot.name!r} lists no hip_joints (the hip_pos reward needs them)")
 
     @property
     def obs_groups(self) -> dict[str, int]:

@@ -1,6 +1,6 @@
-"""Offscreen video of a locomotion policy: MuJoCo's renderer on one world, a camera that follows the base.
+"""Offscreen video of a locomotion policy: the backend's renderer on one world, a camera that follows the base.
 
-Rendering needs an OpenGL context without a display: set ``MUJOCO_GL=osmesa`` (Debian package libosmesa6) or
+With the MuJoCo backends rendering needs an OpenGL context without a display: set ``MUJOCO_GL=osmesa`` (Debian package libosmesa6) or
 ``MUJOCO_GL=egl`` before MuJoCo is imported; ``leggedex`` picks ``osmesa`` when no display is set and the
 variable is unset. MP4 files are written with imageio's ffmpeg plugin (``pip install leggedex[video]``).
 """
@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import mujoco
 import numpy as np
 import torch
 
@@ -28,23 +27,15 @@ def render_rollout(
     world: int = 0,
 ) -> np.ndarray:
     """Frames (T, height, width, 3) uint8 of world ``world`` driven by ``policy`` with a fixed ``command``."""
-    commands = torch.tensor([list(command)], dtype=torch.float32).expand(env.num_envs, 3).clone()
+    commands = torch.tensor([list(command)], dtype=torch.float32, device=env.device).expand(env.num_envs, 3).clone()
     env.set_evaluation_commands(commands)
-    model = env.sim.model
-    data = mujoco.MjData(model)
-    camera = mujoco.MjvCamera()
-    camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
-    camera.trackbodyid = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_BODY, "base")
-    camera.distance, camera.elevation, camera.azimuth = 1.6, -20.0, 135.0
-    renderer = mujoco.Renderer(model, height, width)
+    renderer = env.sim.renderer(width, height)
     frames = []
     try:
         obs = env.reset()
         for _ in range(int(round(duration_s / env.step_dt))):
             obs, _, _, _ = env.step(policy(obs))
-            env.sim.copy_world(world, data)
-            renderer.update_scene(data, camera=camera)
-            frames.append(renderer.render().copy())
+            frames.append(renderer.render(world))
     finally:
         renderer.close()
         env.set_evaluation_commands(None)

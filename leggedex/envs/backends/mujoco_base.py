@@ -1,0 +1,369 @@
+"""What the MuJoCo backends share: the prepared model, robot constants, argument checks, state getters over the
+simulator's arrays, domain-randomization bookkeeping, reset-state assembly and rendering.
+
+A subclass provides the simulator: ``_arrays()`` (float32 torch tensors of qpos, qvel, sensordata, site_xpos and
+actuator_force, world first), ``set_dof_targets``, ``step``, ``_write_reset``, ``_apply_randomization``,
+``sim_failures``, ``state_dict`` / ``load_state_dict`` and ``_world_qpos`` for rendering.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from typing import NamedTuple
+
+import mujoco
+import numpy as np
+import torch
+
+from leggedex.envs.backends.base import SimBackend, quat_rotate, quat_rotate_inverse
+from leggedex.envs.backends.mjcf import MujocoIndex, build_model
+from leggedex.envs.terrain import Terrain
+from leggedex.robots import GO2, RobotDescription
+
+__all__ = ["MujocoBackend", "MujocoRenderer", "StateArrays"]
+
+
+class StateArrays(NamedTuple):
+    """The simulator arrays the getters read, float32 on ``backend.device``, world first."""
+
+    qpos: torch.Tensor
+    qvel: torch.Tensor
+    sensordata: torch.Tensor
+    site_xpos: torch.Tensor  # (N, nsite, 3)
+    actuator_force: torch.Tensor
+
+
+_RANDOMIZED = ("friction", "added_base_mass", "com_offset", "kp_scale", "kd_scale")
+
+
+class MujocoBackend(SimBackend):
+    """Base of the backends that simulate a model prepared by ``mjcf.build_model``."""
+
+    def __init__(self, num_envs: int, robot: RobotDescription | None, terrain: Terrain | None, substeps: int,
+                 device: torch.device, actuation: str = "position") -> None:
+        if isinstance(num_envs, bool) or not isinstance(num_envs, (int, np.integer)) or num_envs <= 0:
+            raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
+        if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps <= 0:
+            raise ValueError(f"substeps must be a positive integer, got {substeps!r}")
+        self.robot = robot or GO2
+        self._num_envs = int(num_envs)
+        self._substeps = int(substeps)
+        self._device = torch.device(device)
+        self.model: mujoco.MjModel = build_model(self.robot, terrain, actuation)
+        self.index = MujocoIndex.of(self.model, self.robot)
+        m, idx, dev = self.model, self.index, self._device
+
+        def tensor(x: np.ndarray | list[float], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+            return torch.as_tensor(np.asarray(x), dtype=dtype, device=dev)
+
+        self._t_default = tensor(self.robot.default_joint_pos)
+        self._t_torque = tensor(self.robot.torque_limits)
+        self._t_range = tensor(idx.dof_range)
+        self._t_kp = torch.full((self.num_dofs,), float(self.robot.kp), device=dev)
+        self._t_kd = torch.full((self.num_dofs,), float(self.robot.kd), device=dev)
+        self._home_qpos = tensor(m.key_qpos[idx.home_key])
+        self._base_mass = float(m.body_mass[idx.base_body])
+        self._base_ipos = tensor(m.body_ipos[idx.base_body])
+        self._i_qpos = tensor(idx.qpos_adr, torch.long)
+        self._i_dof = tensor(idx.dof_adr, torch.long)
+        self._i_foot_force = tensor(idx.foot_force.reshape(-1), torch.long)
+        self._i_foot_found = tensor(idx.foot_found, torch.long)
+        self._i_body_found = tensor(idx.body_found, torch.long)
+        self._i_foot_site = tensor(idx.foot_site, torch.long)
+        # (sensors, bodies) 0/1: a body touches when any of its sensors found a contact
+        owner = torch.zeros(len(idx.body_found), len(self.robot.contact_bodies), device=dev)
+        owner[torch.arange(len(idx.body_found)), tensor(idx.body_of_sensor, torch.long)] = 1.0
+        self._sensor_owner = owner
+        n, nd = self._num_envs, self.num_dofs
+        self._dr = {
+            "friction": torch.full((n,), idx.nominal_friction, device=dev),
+            "added_base_mass": torch.zeros(n, device=dev),
+            "com_offset": torch.zeros(n, 3, device=dev),
+            "kp_scale": torch.ones(n, nd, device=dev),
+            "kd_scale": torch.ones(n, nd, device=dev),
+        }
+        self._cache: dict[str, torch.Tensor] = {}
+
+    # ------------------------------------------------------------------ simulator hooks
+    @abstractmethod
+    def _arrays(self) -> StateArrays:
+        """The current simulator arrays (views or copies, valid until the next step, reset or randomize)."""
+
+    @abstractmethod
+    def _write_reset(self, ids: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor) -> None:
+        """Reset worlds ``ids`` to full ``qpos`` (n, nq) / ``qvel`` (n, nv) (free-joint angular velocity in the
+        body frame), clear their solver and actuator state and failure flags, targets to the default pose, and
+        recompute their derived quantities (positions, sensors)."""
+
+    @abstractmethod
+    def _apply_randomization(self, ids: torch.Tensor, values: dict[str, torch.Tensor]) -> None:
+        """Write validated per-world parameters ``values`` of ``ids`` (as ``randomize`` takes them, broadcast to
+        full shapes) into the simulator; ``self._dr`` already holds them."""
+
+    @abstractmethod
+    def _world_qpos(self, world: int) -> np.ndarray:
+        """float64 qpos of one world, for rendering."""
+
+    # ------------------------------------------------------------------ checks
+    def _check_ids(self, env_ids: torch.Tensor) -> torch.Tensor:
+        if not isinstance(env_ids, torch.Tensor):
+            env_ids = torch.as_tensor(np.asarray(env_ids))
+        if env_ids.ndim != 1 or env_ids.dtype.is_floating_point or env_ids.dtype == torch.bool:
+            raise ValueError(f"env_ids must be a 1-D integer tensor, got {env_ids.dtype} {tuple(env_ids.shape)}")
+        ids = env_ids.to(self._device, torch.long)
+        if ids.numel():
+            low, high = int(ids.min()), int(ids.max())
+            if low < 0 or high >= self._num_envs:
+                raise ValueError(f"env_ids must be in [0, {self._num_envs}), got [{low}, {high}]")
+            if ids.unique().numel() != ids.numel():
+                raise ValueError("env_ids must be distinct")
+        return ids
+
+    def _values(self, x: torch.Tensor | np.ndarray | float, name: str, n: int, tail: tuple[int, ...],
+                broadcast: bool = False) -> torch.Tensor:
+        """(n, *tail) float32 values; ``broadcast`` accepts a scalar and, for a per-joint tail, one per world."""
+        t = torch.as_tensor(x, dtype=torch.float32).to(self._device)
+        if broadcast and t.ndim == 0:
+            t = t.expand(n, *tail)
+        if broadcast and tail and tuple(t.shape) == (n,):
+            t = t[:, None].expand(n, *tail)
+        if tuple(t.shape) != (n, *tail):
+            raise ValueError(f"{name} must have shape {(n, *tail)}, got {tuple(t.shape)}")
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{name} must be finite")
+        return t.contiguous()
+
+    # ------------------------------------------------------------------ sizes and constants
+    @property
+    def num_envs(self) -> int:
+        return self._num_envs
+
+    @property
+    def num_dofs(self) -> int:
+        return len(self.robot.joints)
+
+    @property
+    def dof_names(self) -> list[str]:
+        return self.robot.dof_names
+
+    @property
+    def foot_names(self) -> list[str]:
+        return list(self.robot.feet)
+
+    @property
+    def contact_body_names(self) -> list[str]:
+        return list(self.robot.contact_bodies)
+
+    @property
+    def device(self) -> torch.device:
+        return self._device
+
+    @property
+    def sim_dt(self) -> float:
+        return float(self.model.opt.timestep)
+
+    @property
+    def substeps(self) -> int:
+        return self._substeps
+
+    @property
+    def default_dof_pos(self) -> torch.Tensor:
+        return self._t_default.clone()
+
+    @property
+    def torque_limits(self) -> torch.Tensor:
+        return self._t_torque.clone()
+
+    @property
+    def dof_pos_limits(self) -> torch.Tensor:
+        return self._t_range.clone()
+
+    @property
+    def home_base_height(self) -> float:
+        return float(self.robot.home_base_height)
+
+    @property
+    def kp(self) -> torch.Tensor:
+        return self._t_kp.clone()
+
+    @property
+    def kd(self) -> torch.Tensor:
+        return self._t_kd.clone()
+
+    def _check_targets(self, targets: torch.Tensor) -> None:
+        if tuple(targets.shape) != (self._num_envs, self.num_dofs):
+            raise ValueError(
+                f"targets must have shape {(self._num_envs, self.num_dofs)}, got {tuple(targets.shape)}")
+
+    # ------------------------------------------------------------------ state
+    def _cached(self, key: str, make: callable) -> torch.Tensor:  # type: ignore[valid-type]
+        value = self._cache.get(key)
+        if value is None:
+            value = self._cache[key] = make()
+        return value
+
+    @property
+    def root_pos(self) -> torch.Tensor:
+        return self._arrays().qpos[:, 0:3]
+
+    @property
+    def root_quat(self) -> torch.Tensor:
+        return self._arrays().qpos[:, 3:7]
+
+    @property
+    def root_lin_vel_world(self) -> torch.Tensor:
+        return self._arrays().qvel[:, 0:3]
+
+    @property
+    def root_ang_vel_body(self) -> torch.Tensor:  # MuJoCo's free joint keeps the angular velocity in the body frame
+        return self._arrays().qvel[:, 3:6]
+
+    @property
+    def root_ang_vel_world(self) -> torch.Tensor:
+        return self._cached("ang_vel_world", lambda: quat_rotate(self.root_quat, self.root_ang_vel_body))
+
+    @property
+    def root_lin_vel_body(self) -> torch.Tensor:
+        return self._cached("lin_vel_body", lambda: quat_rotate_inverse(self.root_quat, self.root_lin_vel_world))
+
+    @property
+    def projected_gravity(self) -> torch.Tensor:
+        return self._cached("gravity", lambda: SimBackend.projected_gravity.fget(self))
+
+    @property
+    def dof_pos(self) -> torch.Tensor:
+        return self._cached("dof_pos", lambda: self._arrays().qpos.index_select(1, self._i_qpos))
+
+    @property
+    def dof_vel(self) -> torch.Tensor:
+        return self._cached("dof_vel", lambda: self._arrays().qvel.index_select(1, self._i_dof))
+
+    @property
+    def applied_torques(self) -> torch.Tensor:
+        return self._arrays().actuator_force
+
+    @property
+    def foot_contact_forces(self) -> torch.Tensor:
+        # the netforce sensor reports the foot's force on the ground: negate
+        return self._cached("foot_forces", lambda: -self._arrays().sensordata.index_select(
+            1, self._i_foot_force).view(self._num_envs, -1, 3))
+
+    @property
+    def foot_contact(self) -> torch.Tensor:
+        return self._cached("foot_contact",
+                            lambda: self._arrays().sensordata.index_select(1, self._i_foot_found) > 0)
+
+    @property
+    def foot_pos_world(self) -> torch.Tensor:
+        return self._cached("foot_pos", lambda: self._arrays().site_xpos.index_select(1, self._i_foot_site))
+
+    @property
+    def body_contact(self) -> torch.Tensor:
+        return self._cached("body_contact", lambda: (
+            (self._arrays().sensordata.index_select(1, self._i_body_found) > 0).float() @ self._sensor_owner) > 0)
+
+    @property
+    def friction(self) -> torch.Tensor:
+        return self._dr["friction"].clone()
+
+    @property
+    def added_base_mass(self) -> torch.Tensor:
+        return self._dr["added_base_mass"].clone()
+
+    @property
+    def com_offset(self) -> torch.Tensor:
+        return self._dr["com_offset"].clone()
+
+    @property
+    def kp_scale(self) -> torch.Tensor:
+        return self._dr["kp_scale"].clone()
+
+    @property
+    def kd_scale(self) -> torch.Tensor:
+        return self._dr["kd_scale"].clone()
+
+    # ------------------------------------------------------------------ resets and DR
+    def reset(self, env_ids: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
+              root_lin_vel: torch.Tensor, root_ang_vel: torch.Tensor, dof_pos: torch.Tensor,
+              dof_vel: torch.Tensor) -> None:
+        ids = self._check_ids(env_ids)
+        n = ids.numel()
+        nd = self.num_dofs
+        pos = self._values(root_pos, "root_pos", n, (3,))
+        quat = self._values(root_quat, "root_quat", n, (4,))
+        lin = self._values(root_lin_vel, "root_lin_vel", n, (3,))
+        ang = self._values(root_ang_vel, "root_ang_vel", n, (3,))
+        jpos = self._values(dof_pos, "dof_pos", n, (nd,))
+        jvel = self._values(dof_vel, "dof_vel", n, (nd,))
+        if n == 0:
+            return
+        norm = quat.norm(dim=1, keepdim=True)
+        if bool((norm < 1e-6).any()):
+            raise ValueError("root_quat must be non-zero quaternions")
+        quat = quat / norm
+        qpos = self._home_qpos.expand(n, -1).clone()
+        qpos[:, 0:3] = pos
+        qpos[:, 3:7] = quat
+        qpos[:, self._i_qpos] = jpos
+        qvel = torch.zeros(n, self.model.nv, device=self._device)
+        qvel[:, 0:3] = lin
+        qvel[:, 3:6] = quat_rotate_inverse(quat, ang)
+        qvel[:, self._i_dof] = jvel
+        self._write_reset(ids, qpos, qvel)
+        self._cache.clear()
+
+    def randomize(self, env_ids: torch.Tensor, friction: torch.Tensor | None = None,
+                  added_base_mass: torch.Tensor | None = None, com_offset: torch.Tensor | None = None,
+                  kp_scale: torch.Tensor | None = None, kd_scale: torch.Tensor | None = None) -> None:
+        ids = self._check_ids(env_ids)
+        n, nd = ids.numel(), self.num_dofs
+        given = {"friction": friction, "added_base_mass": added_base_mass, "com_offset": com_offset,
+                 "kp_scale": kp_scale, "kd_scale": kd_scale}
+        shapes = {"friction": (), "added_base_mass": (), "com_offset": (3,), "kp_scale": (nd,), "kd_scale": (nd,)}
+        values = {}
+        for name in _RANDOMIZED:  # validate everything before changing anything
+            if given[name] is None:
+                continue
+            value = self._values(given[name], name, n, shapes[name], broadcast=name != "com_offset")
+            if name in ("friction", "kp_scale", "kd_scale") and bool((value <= 0).any()):
+                raise ValueError(f"{name} must be > 0")
+            if name == "added_base_mass" and bool((self._base_mass + value <= 0.05 * self._base_mass).any()):
+                raise ValueError(f"added_base_mass must keep the base mass above 5 % of its {self._base_mass} kg")
+            values[name] = value
+        if n == 0 or not values:
+            return
+        for name, value in values.items():
+            self._dr[name][ids] = value
+        self._apply_randomization(ids, values)
+        self._cache.clear()
+
+    def _randomization_state(self) -> dict[str, torch.Tensor]:
+        return {name: value.cpu().clone() for name, value in self._dr.items()}
+
+    # ------------------------------------------------------------------ rendering
+    def renderer(self, width: int = 480, height: int = 320) -> MujocoRenderer:
+        return MujocoRenderer(self, width, height)
+
+
+class MujocoRenderer:
+    """MuJoCo's offscreen renderer on one world at a time, with a camera that follows the base."""
+
+    def __init__(self, backend: MujocoBackend, width: int, height: int) -> None:
+        self.backend = backend
+        model = backend.model
+        self._data = mujoco.MjData(model)
+        self._camera = mujoco.MjvCamera()
+        self._camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
+        self._camera.trackbodyid = backend.index.base_body
+        self._camera.distance, self._camera.elevation, self._camera.azimuth = 1.6, -20.0, 135.0
+        self._renderer = mujoco.Renderer(model, height, width)
+
+    def render(self, world: int = 0) -> np.ndarray:
+        """(height, width, 3) uint8 image of world ``world`` in its current state."""
+        self._data.qpos[:] = self.backend._world_qpos(world)
+        mujoco.mj_kinematics(self.backend.model, self._data)
+        self._renderer.update_scene(self._data, camera=self._camera)
+        return self._renderer.render().copy()
+
+    def close(self) -> None:
+        self._renderer.close()
