@@ -447,3 +447,18 @@ def test_a_warp_device_that_is_not_there_is_named() -> None:
         MujocoWarpBackend(2, device=missing)
     with pytest.raises(ValueError, match="'cpu', 'cuda' or 'cuda:N'"):
         MujocoWarpBackend(2, device="tpu")
+
+
+def test_renders_the_world_it_is_asked_for(backend: SimBackend) -> None:
+    state = _home_state(backend, 1)
+    state["root_pos"][0, 2] = 0.6
+    state["root_quat"][0] = torch.tensor([math.cos(math.pi / 4), math.sin(math.pi / 4), 0.0, 0.0])  # on its side
+    backend.reset(torch.tensor([1]), **state)
+    renderer = backend.renderer(64, 48)
+    try:
+        upright, again, on_its_side = renderer.render(0), renderer.render(0), renderer.render(1)
+    finally:
+        renderer.close()
+    assert upright.shape == (48, 64, 3) and upright.dtype == np.uint8 and upright.std() > 5
+    assert np.array_equal(upright, again)
+    assert np.abs(upright.astype(int) - on_its_side.astype(int)).mean() > 3

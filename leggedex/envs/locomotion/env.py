@@ -157,13 +157,14 @@ class LeggedLocomotion(VecEnv):
         missing = [b for b in self.term_cfg.contact_bodies if b not in names]
         if missing:
             raise ValueError(f"terminations.contact_bodies {missing} are not contact bodies of the model: {names}")
-        self.termination_body_ids = torch.tensor([names.index(b) for b in self.term_cfg.contact_bodies])
+        dev = self.device
+        self.termination_body_ids = torch.tensor([names.index(b) for b in self.term_cfg.contact_bodies], device=dev)
         robot = self.robot
         # the legs' contact bodies (thighs, calves) are penalized by the collision reward
         legs = sorted({names.index(b) for bodies in robot.leg_bodies.values() for b in bodies})
-        self.penalized_body_ids = torch.tensor(legs, dtype=torch.long)
-        self.hip_ids = torch.tensor([robot.joints.index(j) for j in robot.hip_joints], dtype=torch.long)
-        self.leg_body_ids = {part: torch.tensor([names.index(b) for b in robot.leg_bodies[part]])
+        self.penalized_body_ids = torch.tensor(legs, dtype=torch.long, device=dev)
+        self.hip_ids = torch.tensor([robot.joints.index(j) for j in robot.hip_joints], dtype=torch.long, device=dev)
+        self.leg_body_ids = {part: torch.tensor([names.index(b) for b in robot.leg_bodies[part]], device=dev)
                              if part in robot.leg_bodies else None for part in ("thigh", "calf")}
         if len(self.hip_ids) == 0:
             raise ValueError(f"robot {robot.name!r} lists no hip_joints (the hip_pos reward needs them)")
@@ -310,7 +311,7 @@ class LeggedLocomotion(VecEnv):
         stats = {f"rew_{name}": sums[ids].mean() / episode_s for name, sums in self.episode_sums.items()}
         if "tracking_lin_vel" in self.episode_sums and self.command_cfg.curriculum and not self._evaluating:
             fraction = self.episode_sums["tracking_lin_vel"][ids] / episode_s / self.reward_terms["tracking_lin_vel"]
-            self.curriculum_tracking += torch.stack([fraction.sum(), torch.tensor(float(ids.numel()))])
+            self.curriculum_tracking += torch.tensor([float(fraction.sum()), float(ids.numel())])
         stats["max_command_x"] = torch.tensor(float(self.commands.lin_vel_x[1]))
         stats["sim_failures"] = torch.tensor(float(self.sim_failure_count))
         if isinstance(self.ground, CurriculumTerrain):
