@@ -1,0 +1,51 @@
+"""The GPU configs are the CPU configs' tasks at GPU sizes: equal outside the keys a GPU run changes, and they parse."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+
+import pytest
+import yaml
+
+from conftest import REPO
+
+GPU_KEYS = {  # what a GPU config may change, as paths into the YAML
+    ("trainer", "accelerator"), ("trainer", "max_epochs"), ("data", "num_envs"),
+    ("model", "init_args", "actor_hidden_dims"), ("model", "init_args", "critic_hidden_dims"),
+    ("data", "env", "init_args", "backend"), ("data", "env", "init_args", "terrain", "border"),
+}
+
+
+def _without_gpu_keys(config: dict) -> dict:
+    config = copy.deepcopy(config)
+    for path in GPU_KEYS:
+        node = config
+        for key in path[:-1]:
+            node = node.get(key, {})
+        node.pop(path[-1], None)
+    for callback in config["trainer"]["callbacks"]:  # the distillation phase starts 300 iterations before the end
+        callback.get("init_args", {}).pop("start_iteration", None)
+    return config
+
+
+@pytest.mark.parametrize("name", ["go2_flat", "go2_ts"])
+def test_the_gpu_config_trains_the_same_task(name: str) -> None:
+    cpu = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+    gpu = yaml.safe_load((REPO / "configs" / f"{name}_gpu.yaml").read_text())
+    assert _without_gpu_keys(gpu) == _without_gpu_keys(cpu)
+    assert gpu["trainer"]["accelerator"] == "gpu" and gpu["data"]["num_envs"] >= 4096
+    assert gpu["data"]["env"]["init_args"]["backend"]["class_path"] == "leggedex.envs.backends.MujocoWarpBackend"
+    assert gpu["data"]["env"]["init_args"]["backend"]["init_args"]["device"] == "cuda"
+
+
+@pytest.mark.skipif(importlib.util.find_spec("mujoco_warp") is None, reason="needs the warp extra")
+@pytest.mark.parametrize("name", ["go2_flat_gpu", "go2_ts_gpu"])
+def test_the_gpu_config_parses(name: str, capsys) -> None:
+    from leggedex.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["fit", "--config", str(REPO / "configs" / f"{name}.yaml"), "--print_config"])
+    assert exit_info.value.code in (0, None)
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["data"]["env"]["init_args"]["backend"]["init_args"]["graph"] is True
