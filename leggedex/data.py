@@ -99,10 +99,12 @@ class PlainLoop:
     """The Trainer's iteration without Lightning (benchmarks, reference computations): the same rollout and
     update code, with the method's optimizer(s) held here."""
 
-    def __init__(self, env: VecEnv, method: Any) -> None:
+    def __init__(self, env: VecEnv, method: Any, device: torch.device | str | None = None) -> None:
+        """``device``: where the method runs (default: the env's device)."""
         self.env = env
         self.method = method
         method.build(env.obs_spec)
+        method.to(device or env.device)
         method.setup_storage(env.num_envs)
         self.optimizer = optimizers_of(method.configure_optimizers())
         self.tracker = EpisodeTracker(env.num_envs, env.device)
