@@ -121,6 +121,21 @@ class PlainLoop:
         self.method.plain_iteration += 1
         return losses
 
+    def timed_iteration(self, collection_threads: int = 1, update_threads: int | None = None) -> tuple[float, float]:
+        """One collect + learn with training's thread split (``OnPolicyDataModule(collection_threads=1)``):
+        (collection seconds, iteration seconds), the device synchronized before each clock read."""
+        update_threads = update_threads or torch.get_num_threads()
+        sync = torch.cuda.synchronize if self.env.device.type == "cuda" else (lambda: None)
+        start = time.perf_counter()
+        torch.set_num_threads(collection_threads)
+        rollout = self.collect()
+        sync()
+        collected = time.perf_counter() - start
+        torch.set_num_threads(update_threads)
+        self.learn(rollout)
+        sync()
+        return collected, time.perf_counter() - start
+
 
 class RolloutLoader:
     """A sized iterable of one rollout per epoch (see the module docstring)."""

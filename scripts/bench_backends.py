@@ -105,17 +105,8 @@ def measure(name: str, num_envs: int, task: str, seconds: float, iterations: int
     dims = [512, 256, 128] if gpu else [256, 128, 64]
     method = PPO(actor_hidden_dims=dims, critic_hidden_dims=dims)
     loop = PlainLoop(env, method)
-    times = []
-    for i in range(iterations + 1):
-        start = time.perf_counter()
-        torch.set_num_threads(1)
-        rollout = loop.collect()
-        torch.set_num_threads(threads)
-        loop.learn(rollout)
-        if gpu:
-            torch.cuda.synchronize()
-        if i > 0:
-            times.append(time.perf_counter() - start)
+    loop.timed_iteration(1, threads)  # warm-up
+    times = [loop.timed_iteration(1, threads)[1] for _ in range(iterations)]
     result["training"] = num_envs * method.num_steps_per_env * len(times) / sum(times)
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     if gpu:

@@ -19,7 +19,6 @@ import json
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -58,16 +57,8 @@ def measure(num_envs: int, seconds: float, iterations: int, torch_threads: int) 
 
     method = PPO(actor_hidden_dims=[256, 128, 64], critic_hidden_dims=[256, 128, 64])
     loop = PlainLoop(env, method)
-    times = []
-    for i in range(iterations + 1):
-        start = time.perf_counter()
-        torch.set_num_threads(1)
-        rollout = loop.collect()
-        collect = time.perf_counter() - start
-        torch.set_num_threads(torch_threads)
-        loop.learn(rollout)
-        if i > 0:  # the first iteration warms up
-            times.append((collect, time.perf_counter() - start))
+    loop.timed_iteration(1, torch_threads)  # warm-up
+    times = [loop.timed_iteration(1, torch_threads) for _ in range(iterations)]
     steps = num_envs * method.num_steps_per_env
     result["train_steps_per_s"] = steps * len(times) / sum(total for _, total in times)
     result["collection_s"] = sum(c for c, _ in times) / len(times)

@@ -48,10 +48,11 @@ def test_the_methods_and_the_datamodule_import_and_train_without_mujoco() -> Non
     assert done.stdout.strip() == "ok []"
 
 
-def test_a_missing_warp_extra_names_the_install_command() -> None:
-    done = run_without(["mujoco_warp", "warp"], """
-        from leggedex.envs.backends import MujocoWarpBackend
-    """)
+@pytest.mark.parametrize("how", ["import", "config"])
+def test_a_missing_warp_extra_names_the_install_command(how: str) -> None:
+    code = {"import": "from leggedex.envs.backends import MujocoWarpBackend",
+            "config": "from leggedex.cli import main; main(['fit', '--config', 'configs/go2_flat_gpu.yaml'])"}[how]
+    done = run_without(["mujoco_warp", "warp"], code)
     assert done.returncode != 0
     assert 'pip install -e ".[warp]"' in done.stderr and "Python >= 3.11" in done.stderr
 
