@@ -183,8 +183,8 @@ class MujocoIndex:
         joints = [m.joint(j).id for j in robot.joints]
         foot_sensors = [m.sensor(f"{_PREFIX}{f}_force") for f in robot.feet]
         found, owner = [], []
+        names = [m.sensor(i).name for i in range(m.nsensor)]
         for b, body in enumerate(robot.contact_bodies):
-            names = [m.sensor(i).name for i in range(m.nsensor)]
             for name in names:
                 if name == f"{_PREFIX}{body}_contact" or name.startswith(f"{_PREFIX}{body}_contact_"):
                     found.append(m.sensor_adr[m.sensor(name).id])

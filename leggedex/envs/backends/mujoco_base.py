@@ -9,6 +9,7 @@ actuator_force, world first), ``set_dof_targets``, ``step``, ``_write_reset``, `
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 from typing import NamedTuple
 
 import mujoco
@@ -196,7 +197,8 @@ class MujocoBackend(SimBackend):
                 f"targets must have shape {(self._num_envs, self.num_dofs)}, got {tuple(targets.shape)}")
 
     # ------------------------------------------------------------------ state
-    def _cached(self, key: str, make: callable) -> torch.Tensor:  # type: ignore[valid-type]
+    def _cached(self, key: str, make: Callable[[], torch.Tensor]) -> torch.Tensor:
+        """A derived reading, computed once until the state changes (``_invalidate``)."""
         value = self._cache.get(key)
         if value is None:
             value = self._cache[key] = make()
@@ -310,7 +312,7 @@ class MujocoBackend(SimBackend):
         qvel[:, 3:6] = quat_rotate_inverse(quat, ang)
         qvel[:, self._i_dof] = jvel
         self._write_reset(ids, qpos, qvel)
-        self._cache.clear()
+        self._invalidate()
 
     def randomize(self, env_ids: torch.Tensor, friction: torch.Tensor | None = None,
                   added_base_mass: torch.Tensor | None = None, com_offset: torch.Tensor | None = None,
@@ -335,6 +337,10 @@ class MujocoBackend(SimBackend):
         for name, value in values.items():
             self._dr[name][ids] = value
         self._apply_randomization(ids, values)
+        self._invalidate()
+
+    def _invalidate(self) -> None:
+        """Forget readings derived from the previous state (after a step, reset, randomize or load)."""
         self._cache.clear()
 
     def _randomization_state(self) -> dict[str, torch.Tensor]:

@@ -97,6 +97,7 @@ class MujocoBatchBackend(MujocoBackend):
         self._torque_np = np.asarray(self.robot.torque_limits)
         self._error = np.zeros(n, dtype=bool)
         self._base_ipos_np = m.body_ipos[self.index.base_body].copy()
+        self._snapshot: StateArrays | None = None  # float32 copies of the batch arrays, until the state changes
 
     @staticmethod
     def _as_slice(idx: np.ndarray) -> slice | np.ndarray:
@@ -122,15 +123,15 @@ class MujocoBatchBackend(MujocoBackend):
         return self._actuation
 
     def _arrays(self) -> StateArrays:
-        return self._cached_arrays()
+        if self._snapshot is None:
+            self._snapshot = StateArrays(self._tensor(self._qpos), self._tensor(self._qvel),
+                                         self._tensor(self._sensordata), self._tensor(self._site_xpos),
+                                         self._tensor(self._actuator_force))
+        return self._snapshot
 
-    def _cached_arrays(self) -> StateArrays:
-        arrays = self._cache.get("arrays")
-        if arrays is None:
-            arrays = StateArrays(self._tensor(self._qpos), self._tensor(self._qvel), self._tensor(self._sensordata),
-                                 self._tensor(self._site_xpos), self._tensor(self._actuator_force))
-            self._cache["arrays"] = arrays  # type: ignore[assignment]
-        return arrays  # type: ignore[return-value]
+    def _invalidate(self) -> None:
+        super()._invalidate()
+        self._snapshot = None
 
     # ---------------------------------------------------------------- control
     def set_dof_targets(self, targets: torch.Tensor) -> None:
@@ -147,7 +148,7 @@ class MujocoBatchBackend(MujocoBackend):
                 np.clip(tau, -lim, lim, out=tau)
                 self._ctrl[...] = tau
                 self._run(lambda: self.batch.step(nstep=1))
-        self._cache.clear()
+        self._invalidate()
 
     # ---------------------------------------------------------- resets and DR
     def _sorted(self, ids: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -212,7 +213,7 @@ class MujocoBatchBackend(MujocoBackend):
         self._targets[...] = state["targets"].numpy()
         self._error[...] = state["error"].numpy()
         self._run(lambda: self.batch.forward())
-        self._cache.clear()
+        self._invalidate()
 
     def sim_failures(self) -> torch.Tensor:
         warned = (self.batch.warning[:, _BAD_WARNINGS, 1] > 0).any(axis=1)

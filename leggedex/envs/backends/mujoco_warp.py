@@ -23,6 +23,7 @@ auto-reset does, and reported by ``sim_failures`` until the task resets it.
 from __future__ import annotations
 
 import os
+from contextlib import ExitStack
 
 import numpy as np
 import torch
@@ -121,9 +122,8 @@ class MujocoWarpBackend(MujocoBackend):
         self._launch("forward")  # derived quantities of the home pose; compiles the kernels on first use
 
     # ------------------------------------------------------------------ launching
-    def _scope(self):  # noqa: ANN202 (a context manager stack)
-        from contextlib import ExitStack
-
+    def _scope(self) -> ExitStack:
+        """Warp's device, and on a GPU torch's current stream, so that Warp and torch work stay in order."""
         stack = ExitStack()
         stack.enter_context(wp.ScopedDevice(self.wp_device))
         if self._stream is not None:
@@ -172,7 +172,7 @@ class MujocoWarpBackend(MujocoBackend):
 
     def step(self) -> None:
         self._launch("step")
-        self._cache.clear()
+        self._invalidate()
         v = self._view
         failed = ~(torch.isfinite(v["qpos"]).all(dim=1) & torch.isfinite(v["qvel"]).all(dim=1)) | (self._overflow != 0)
         if bool(failed.any()):  # one host sync per step; the task synchronizes on dones anyway
@@ -201,7 +201,7 @@ class MujocoWarpBackend(MujocoBackend):
         self._launch("forward")
         for name in _DERIVED_FIELDS:  # the other worlds keep the derived quantities of their last step
             v[name][keep] = saved[name][keep]
-        self._cache.clear()
+        self._invalidate()
 
     def _apply_randomization(self, ids: torch.Tensor, values: dict[str, torch.Tensor]) -> None:
         mv, idx, dev = self._model_view, self.index, self._device
@@ -247,7 +247,7 @@ class MujocoWarpBackend(MujocoBackend):
             self._launch("forward")
         self._error.copy_(state["error"])
         self._overflow.zero_()
-        self._cache.clear()
+        self._invalidate()
 
     def sim_failures(self) -> torch.Tensor:
         v = self._view
