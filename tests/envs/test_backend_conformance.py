@@ -369,6 +369,8 @@ def test_the_robot_lands_on_the_heightfield(make) -> None:
 
 
 def test_resume_from_a_state_dict_is_bit_exact(make) -> None:
+    """Bit-exact on the CPU; a GPU run is not bit-deterministic (atomics in contact and constraint kernels), so
+    there the resumed run only has to stay close."""
     gen = torch.Generator().manual_seed(3)
     first = make(N)
     first.randomize(torch.arange(N), friction=torch.tensor([0.6, 0.9, 1.2, 0.8]),
@@ -384,8 +386,12 @@ def test_resume_from_a_state_dict_is_bit_exact(make) -> None:
         for b in (first, second):
             b.set_dof_targets(targets)
             b.step()
+    exact = first.device.type == "cpu"
     for name in ("root_pos", "root_quat", "dof_pos", "dof_vel", "foot_contact_forces", "foot_pos_world"):
-        assert torch.equal(getattr(first, name), getattr(second, name)), name
+        if exact:
+            assert torch.equal(getattr(first, name), getattr(second, name)), name
+        else:
+            torch.testing.assert_close(getattr(first, name), getattr(second, name), atol=1e-3, rtol=0, msg=name)
     assert torch.equal(first.added_base_mass, second.added_base_mass)
 
 
