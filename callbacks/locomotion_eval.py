@@ -11,7 +11,6 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from callbacks.checkpoint import completed_iterations
@@ -67,12 +66,8 @@ class LocomotionEvaluation(Callback):
             factory = trainer.datamodule.env_factory
             self._env = factory(self.num_envs, self.seed, "cpu")
             self._env.random_initial_episode_length = False  # every evaluation episode starts at step 0
-        groups = pl_module.policy_inputs()
-
-        def policy(obs: dict[str, torch.Tensor]) -> torch.Tensor:
-            return pl_module.inference_policy(*(obs[g].to(pl_module.device) for g in groups))
-
-        return evaluate_locomotion(self._env, policy, self.commands, self.duration_s, self.settle_s)
+        return evaluate_locomotion(self._env, pl_module.deployed_policy(), self.commands, self.duration_s,
+                                   self.settle_s)
 
     def summary(self, results: dict[str, dict[str, float]]) -> dict[str, float]:
         """Per command: the error on each commanded axis and the fall rate; gait numbers over moving commands."""

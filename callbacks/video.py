@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
 import numpy as np
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
@@ -68,12 +67,8 @@ class VideoRecorder(Callback):
         if self._env is None:
             self._env = trainer.datamodule.env_factory(1, 0, "cpu")
             self._env.random_initial_episode_length = False
-        groups = pl_module.policy_inputs()
-
-        def policy(obs: dict[str, torch.Tensor]) -> torch.Tensor:
-            return pl_module.inference_policy(*(obs[g].to(pl_module.device) for g in groups)).cpu()
-
-        frames = render_rollout(self._env, policy, self.command, self.duration_s, self.width, self.height)
+        frames = render_rollout(self._env, pl_module.deployed_policy(), self.command, self.duration_s, self.width,
+                                self.height)
         fps = 1.0 / self._env.step_dt
         path = Path(log_dir) / "videos" / f"iteration_{iteration}.mp4"
         self.written.append(write_mp4(frames, path, fps=fps))

@@ -27,14 +27,8 @@ import torch
 
 from leggedex.envs.vec_env import Obs, VecEnv
 from leggedex.export import build_env, check_policy_fits_env, load_method
-from leggedex.methods.base import OnPolicyMethod
 
 Policy = Callable[[Obs], torch.Tensor]
-
-
-def method_policy(method: OnPolicyMethod) -> Policy:
-    groups = method.policy_inputs()
-    return lambda obs: method.inference_policy(*(obs[group] for group in groups))
 
 
 def parse_commands(text: str | None) -> list[tuple[float, float, float]]:
@@ -88,7 +82,7 @@ def play(
     env = build_env(cli, num_envs, seed)
     try:
         check_policy_fits_env(method, env, ckpt_path)
-        policy = method_policy(method)
+        policy = method.deployed_policy()
         report: dict[str, Any] = {"checkpoint": str(ckpt_path), "method": method.method_name(),
                                   "env": type(env).__name__, "num_envs": num_envs, "seed": seed,
                                   "duration_s": duration_s}

@@ -19,7 +19,7 @@ import torch
 from leggedex.envs.vec_env import VecEnv
 from leggedex.export import build_env, check_policy_fits_env, load_method
 from leggedex.methods.base import OnPolicyMethod
-from leggedex.play import Policy, method_policy
+from leggedex.play import Policy
 
 
 def teacher_policy(method: OnPolicyMethod) -> Policy:
@@ -70,7 +70,7 @@ def main() -> None:
 
     cli, method = load_method(["--config", args.config, *overrides], args.ckpt)
     result: dict[str, dict[str, float]] = {}
-    for name, make in (("teacher", teacher_policy), ("student", method_policy)):
+    for name, make in (("teacher", teacher_policy), ("student", OnPolicyMethod.deployed_policy)):
         env = build_env(cli, args.num_envs, args.seed)
         check_policy_fits_env(method, env, args.ckpt)
         result[name] = first_episode_returns(env, make(method), fixed_commands(env, args.seed))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -178,6 +179,13 @@ class OnPolicyMethod(LightningModule):
     def inference_policy(self, *obs: torch.Tensor) -> torch.Tensor:
         """The deterministic deploy policy on raw observations."""
         raise NotImplementedError
+
+    def deployed_policy(self) -> Callable[[Obs], torch.Tensor]:
+        """``inference_policy`` as a function of an env's observations, wherever the env runs: the groups of
+        ``policy_inputs()`` are moved to this module's device, actions come back on it (envs move them to theirs).
+        What play, evaluation and video drive the env with."""
+        groups = self.policy_inputs()
+        return lambda obs: self.inference_policy(*(obs[group].to(self.device) for group in groups))
 
     def backward_loss(self, loss: torch.Tensor) -> None:
         """``manual_backward`` under a Trainer, plain ``backward`` without one.
