@@ -63,9 +63,7 @@ class LocomotionEvaluation(Callback):
 
     def evaluate(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, dict[str, float]]:
         if self._env is None:
-            factory = trainer.datamodule.env_factory
-            self._env = factory(self.num_envs, self.seed, "cpu")
-            self._env.random_initial_episode_length = False  # every evaluation episode starts at step 0
+            self._env = trainer.datamodule.evaluation_env(self.num_envs, self.seed)
         return evaluate_locomotion(self._env, pl_module.deployed_policy(), self.commands, self.duration_s,
                                    self.settle_s)
 

@@ -65,8 +65,7 @@ class VideoRecorder(Callback):
         from leggedex.envs.locomotion.video import render_rollout, write_mp4
 
         if self._env is None:
-            self._env = trainer.datamodule.env_factory(1, 0, "cpu")
-            self._env.random_initial_episode_length = False
+            self._env = trainer.datamodule.evaluation_env(1, 0)
         frames = render_rollout(self._env, pl_module.deployed_policy(), self.command, self.duration_s, self.width,
                                 self.height)
         fps = 1.0 / self._env.step_dt

@@ -206,6 +206,13 @@ class OnPolicyDataModule(LightningDataModule):
             self.obs = self.env.reset()
         self.tracker = EpisodeTracker(self.env.num_envs, self.env.device)
 
+    def evaluation_env(self, num_envs: int, seed: int, spread_start: bool = False) -> VecEnv:
+        """Another env of the configured task, for evaluation, video, play and export (built on the CPU; a backend
+        on a GPU keeps its own device). Every episode starts at step 0 unless ``spread_start``."""
+        env = self.env_factory(num_envs, seed, "cpu")
+        env.random_initial_episode_length = spread_start
+        return env
+
     def train_dataloader(self) -> RolloutLoader:
         return RolloutLoader(self)
 

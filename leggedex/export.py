@@ -66,11 +66,9 @@ def load_method(config_args: list[str], ckpt_path: str | Path) -> tuple[Any, OnP
 
 
 def build_env(cli: Any, num_envs: int, seed: int, evaluation: bool = True) -> VecEnv:
-    """The config's env on the CPU; with ``evaluation``, every episode starts at step 0 (no spread start)."""
-    env = cli.datamodule.env_factory(num_envs, seed, "cpu")
-    if evaluation:
-        env.random_initial_episode_length = False
-    return env
+    """The config's env (``OnPolicyDataModule.evaluation_env``); with ``evaluation``, every episode starts at
+    step 0 (no spread start)."""
+    return cli.datamodule.evaluation_env(num_envs, seed, spread_start=not evaluation)
 
 
 def check_policy_fits_env(method: OnPolicyMethod, env: VecEnv, ckpt_path: str | Path = "the checkpoint") -> None:
