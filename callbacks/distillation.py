@@ -20,7 +20,7 @@ from pathlib import Path
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.utilities import rank_zero_info
 
-from leggedex.methods.distillation import DistillationLoss, DistillationSettings
+from leggedex.methods.distillation_settings import DistillationLoss, DistillationSettings
 from leggedex.methods.teacher_student import TeacherStudentPPO
 
 

@@ -21,7 +21,7 @@ from leggedex.cli import main
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import Obs, PointMassReach
 from leggedex.methods import TeacherStudentPPO
-from leggedex.methods.distillation import DistillationSettings
+from leggedex.methods.distillation_settings import DistillationSettings
 from leggedex.modules import FrozenTeacher
 
 Policy = Callable[[Obs], torch.Tensor]

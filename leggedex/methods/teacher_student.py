@@ -37,7 +37,7 @@ from torch.distributions import Normal
 
 from leggedex.envs.vec_env import Obs, ObsSpec
 from leggedex.methods.base import check_finite
-from leggedex.methods.distillation import DistillationSettings
+from leggedex.methods.distillation_settings import DistillationSettings
 from leggedex.methods.ppo import PPO
 from leggedex.modules.actor_critic_ts import ActorCriticTS
 from leggedex.modules.frozen_teacher import FrozenTeacher
