@@ -17,9 +17,9 @@ import json
 import torch
 
 from leggedex.envs.vec_env import VecEnv
-from leggedex.export import build_env, check_policy_fits_env, load_method
+from leggedex.cli.checkpoint import build_env, check_policy_fits_env, load_method
 from leggedex.methods.base import OnPolicyMethod
-from leggedex.play import Policy
+from leggedex.cli.play import Policy
 
 
 def teacher_policy(method: OnPolicyMethod) -> Policy:

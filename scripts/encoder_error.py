@@ -17,7 +17,7 @@ import re
 
 import torch
 
-from leggedex.export import build_env, load_method
+from leggedex.cli.checkpoint import build_env, load_method
 
 
 @torch.inference_mode()

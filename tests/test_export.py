@@ -13,7 +13,8 @@ import yaml
 
 from conftest import REPO
 from leggedex.cli import main
-from leggedex.export import load_method, read_contract, write_contract
+from leggedex.cli.checkpoint import load_method
+from leggedex.cli.export import read_contract, write_contract
 from conftest import one_thread_backend
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
@@ -61,7 +62,7 @@ def exported(tiny, tmp_path_factory) -> Path:
 
 def test_export_writes_the_three_files_and_the_default_folder_is_in_the_run(tiny, exported) -> None:
     assert {p.name for p in exported.iterdir()} >= {"policy.pt", "policy.onnx", "deploy.json"}
-    from leggedex.export import default_out_dir
+    from leggedex.cli.export import default_out_dir
 
     assert default_out_dir(tiny[1]) == tiny[1].parent.parent / "exports" / "last"
 
@@ -109,7 +110,7 @@ def test_deploy_contract_round_trips_and_describes_the_go2(exported, tmp_path) -
 
 
 def test_exported_torchscript_drives_the_go2_like_the_checkpoint(tiny, exported) -> None:
-    from leggedex.export import build_env
+    from leggedex.cli.checkpoint import build_env
 
     config, ckpt = tiny
     cli, method = load_method(["--config", str(config)], ckpt)
@@ -160,7 +161,7 @@ def test_network_shape_mismatch_names_the_tensors(tiny) -> None:
 def test_the_contract_of_a_student_policy_describes_its_history_input() -> None:
     from leggedex.envs import LeggedLocomotion
     from leggedex.envs.locomotion.config import ObservationConfig
-    from leggedex.export import deploy_contract
+    from leggedex.cli.export import deploy_contract
     from leggedex.methods import TeacherStudentPPO
 
     env = LeggedLocomotion(2, seed=0, backend=one_thread_backend, observations=ObservationConfig(history_length=20, privileged=True))

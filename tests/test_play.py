@@ -9,7 +9,7 @@ import pytest
 
 from conftest import REPO
 from leggedex.cli import main
-from leggedex.play import default_json_path, parse_commands
+from leggedex.cli.play import default_json_path, parse_commands
 from test_export import tiny_go2_checkpoint
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")

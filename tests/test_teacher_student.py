@@ -219,7 +219,7 @@ def test_student_exports_with_two_inputs_and_plays(tmp_path: Path, monkeypatch, 
 def test_tcn_student_exports_to_onnx(tmp_path: Path) -> None:
     import onnxruntime as ort
 
-    from leggedex.export import export_onnx
+    from leggedex.cli.export import export_onnx
 
     method = make_ts(history_encoder_type="tcn", history_encoder_hidden_dims=[8, 8]).eval()
     method.build(ObsSpec({"policy": 6, "critic": 8, "privileged": 5, "history": 60}, num_actions=2))

@@ -1,10 +1,8 @@
-"""The ``leggedex`` command: a LightningCLI for on-policy RL.
+"""``leggedex fit``: a LightningCLI for on-policy RL.
 
     leggedex fit --config configs/quickstart.yaml [--model.learning_rate 3e-4] [--data.num_envs 64]
     leggedex fit --config configs/quickstart.yaml --ckpt_path logs/<experiment>/<run>/checkpoints/last.ckpt
     leggedex fit --config configs/quickstart.yaml --print_config
-    leggedex play --config configs/go2_flat.yaml --ckpt_path <run>/checkpoints/last.ckpt     (leggedex/play.py)
-    leggedex export --config configs/go2_flat.yaml --ckpt_path <run>/checkpoints/last.ckpt   (leggedex/export.py)
 
 Beyond LightningCLI it adds:
 
@@ -19,9 +17,7 @@ Beyond LightningCLI it adds:
 from __future__ import annotations
 
 import os
-import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -112,24 +108,3 @@ class LeggedexCLI(LightningCLI):
             if not any(isinstance(c, callback_type) for c in given):
                 callbacks.append(callback_type())
         return super()._instantiate_trainer(config, callbacks)
-
-
-def main(args: list[str] | None = None) -> None:
-    # Lightning 2.6 on torch >= 2.10 warns about its own pytree use on every batch transfer; nothing to act on
-    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
-    # under DDP Lightning asks for sync_dist=True on every epoch-level value; leggedex does not want it: episode
-    # statistics are reduced once by EpisodeStatsLogger, and losses are logged as rank 0 computed them
-    warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting")
-    argv = list(sys.argv[1:] if args is None else args)
-    if argv and argv[0] in ("play", "export"):  # not Trainer stages: plain commands that parse the same config
-        if argv[0] == "play":
-            from leggedex.play import main as command
-        else:
-            from leggedex.export import main as command
-        command(argv[1:])
-        return
-    LeggedexCLI(args=args)
-
-
-if __name__ == "__main__":
-    main()

@@ -11,7 +11,7 @@ errors (after ``--settle`` seconds), the survival rate, the mean return, the bas
 The results are also written as JSON (default: next to the checkpoint, ``<ckpt stem>_play.json``).
 
 The policy is ``method.inference_policy(*obs[g] for g in method.policy_inputs())``, so any method plays.
-Arguments that this command does not know (``--data.env.init_args.num_threads 1``, ...) are passed to the config
+Arguments that this command does not know (``--data.env.init_args.backend.init_args.num_threads 1``, ...) are passed to the config
 parser as overrides. Video is not recorded.
 """
 
@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from leggedex.envs.vec_env import Obs, VecEnv
-from leggedex.export import build_env, check_policy_fits_env, load_method
+from leggedex.cli.checkpoint import build_env, check_policy_fits_env, load_method
 
 Policy = Callable[[Obs], torch.Tensor]
 

@@ -1,0 +1,33 @@
+"""The ``leggedex`` command. Modules depend one way: ``fit`` (the LightningCLI) <- ``checkpoint`` (loading a trained
+method) <- ``play`` and ``export``; this package's ``main`` dispatches to them.
+
+    leggedex fit --config configs/quickstart.yaml                                   (fit.py)
+    leggedex play --config configs/go2_flat.yaml --ckpt_path <run>/checkpoints/last.ckpt     (play.py)
+    leggedex export --config configs/go2_flat.yaml --ckpt_path <run>/checkpoints/last.ckpt   (export.py)
+"""
+
+from __future__ import annotations
+
+import sys
+import warnings
+
+from leggedex.cli.fit import RUN_STAMP_ENV, LeggedexCLI, run_dir_of_checkpoint, run_stamp
+
+__all__ = ["RUN_STAMP_ENV", "LeggedexCLI", "main", "run_dir_of_checkpoint", "run_stamp"]
+
+
+def main(args: list[str] | None = None) -> None:
+    # Lightning 2.6 on torch >= 2.10 warns about its own pytree use on every batch transfer; nothing to act on
+    warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
+    # under DDP Lightning asks for sync_dist=True on every epoch-level value; leggedex does not want it: episode
+    # statistics are reduced once by EpisodeStatsLogger, and losses are logged as rank 0 computed them
+    warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting")
+    argv = list(sys.argv[1:] if args is None else args)
+    if argv and argv[0] in ("play", "export"):  # not Trainer stages: plain commands that parse the same config
+        if argv[0] == "play":
+            from leggedex.cli.play import main as command
+        else:
+            from leggedex.cli.export import main as command
+        command(argv[1:])
+        return
+    LeggedexCLI(args=args)

@@ -1,0 +1,5 @@
+"""``python -m leggedex.cli``: the ``leggedex`` command."""
+
+from leggedex.cli import main
+
+main()
