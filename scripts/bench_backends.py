@@ -23,11 +23,11 @@ import json
 import resource
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import torch
 
+from leggedex.benchmark import timed
 from leggedex.data import PlainLoop
 from leggedex.envs import LeggedLocomotion, TerrainConfig
 from leggedex.envs.locomotion.config import ObservationConfig
@@ -62,21 +62,6 @@ def make_env(name: str, num_envs: int, task: str, threads: int) -> LeggedLocomot
         num_envs, seed=0, backend=backend_factory(name, threads),
         terrain=TerrainConfig(border=5.0, max_init_level=2) if rough else None,
         observations=ObservationConfig(height_scan=rough, critic_privileged=rough))
-
-
-def timed(step: Callable[[], None], device: torch.device, seconds: float, warmup: int) -> int:
-    """Policy steps per second of ``step`` over about ``seconds`` after ``warmup`` unmeasured steps."""
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
-    for _ in range(warmup):
-        step()
-    sync()
-    count, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        for _ in range(10):
-            step()
-        count += 10
-        sync()
-    return count / (time.perf_counter() - start)
 
 
 def measure(name: str, num_envs: int, task: str, seconds: float, iterations: int, threads: int) -> dict:

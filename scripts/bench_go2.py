@@ -19,27 +19,13 @@ import json
 import resource
 import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_physics import interleaved, raw_runner  # noqa: E402
-
-from leggedex.data import PlainLoop  # noqa: E402
-from leggedex.envs import LeggedLocomotion  # noqa: E402
-from leggedex.methods import PPO  # noqa: E402
-
-
-def task_runner(env: LeggedLocomotion, action_std: float):
-    generator = torch.Generator().manual_seed(0)
-    actions = torch.zeros(env.num_envs, env.num_actions)
-
-    def policy_step() -> None:
-        torch.randn(actions.shape, generator=generator, out=actions)
-        env.step(actions * action_std)
-
-    return policy_step
+from leggedex.benchmark import interleaved, raw_batch_runner, task_runner
+from leggedex.data import PlainLoop
+from leggedex.envs import LeggedLocomotion
+from leggedex.methods import PPO
 
 
 def measure(num_envs: int, seconds: float, iterations: int, torch_threads: int) -> dict:
@@ -48,9 +34,9 @@ def measure(num_envs: int, seconds: float, iterations: int, torch_threads: int) 
     with torch.inference_mode():
         env = LeggedLocomotion(num_envs, seed=0)
         env.reset()
-        raw, task = interleaved(raw_runner(num_envs, False, 0, "home", 250), task_runner(env, 0.0), num_envs,
+        raw, task = interleaved(raw_batch_runner(num_envs, False, 0, "home", 250), task_runner(env, 0.0), num_envs,
                                 seconds, warmup=50)
-        raw_random, task_random = interleaved(raw_runner(num_envs, False, 0, "random", 250),
+        raw_random, task_random = interleaved(raw_batch_runner(num_envs, False, 0, "random", 250),
                                               task_runner(env, 0.5), num_envs, seconds, warmup=50)
     result.update(raw_steps_per_s=raw, task_steps_per_s=task, task_over_raw=task / raw,
                   task_random_steps_per_s=task_random, raw_random_steps_per_s=raw_random)

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import time
 from typing import Callable
 
 import mujoco
@@ -30,50 +29,8 @@ import mujoco.batch
 import numpy as np
 import torch
 
+from leggedex.benchmark import SUBSTEPS, interleaved, joint_targets, raw_batch_runner
 from leggedex.envs.backends import MujocoBatchBackend
-from leggedex.envs.backends.mjcf import build_model
-from leggedex.robots import GO2
-
-SUBSTEPS = 4
-
-
-def _targets(kind: str, home: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    if kind == "home":
-        return np.tile(home, (n, 1))
-    return home + rng.uniform(-0.5, 0.5, size=(n, home.size))
-
-
-def raw_runner(n: int, motor: bool, threads: int, targets: str, reset_every: int) -> Callable[[], None]:
-    """One policy step of a bare Batch, as a closure."""
-    model = build_model(GO2, actuation="motor" if motor else "position")
-    batch = mujoco.batch.Batch(model, nsim=n, nthread=threads)
-    batch.reset(keyframe=0)
-    qpos, qvel, ctrl = batch.bind("qpos"), batch.bind("qvel"), batch.bind("ctrl")
-    home = model.key_qpos[0, 7:].copy()
-    rng = np.random.default_rng(0)
-    kp, kd = 20.0, 0.5
-    lim = model.actuator_forcerange[:, 1].copy()
-    state = {"step": 0, "tgt": _targets(targets, home, n, rng)}
-
-    def policy_step() -> None:
-        if state["step"] % 10 == 0:  # new targets at 5 Hz
-            state["tgt"] = _targets(targets, home, n, rng)
-        tgt = state["tgt"]
-        if motor:
-            for _ in range(SUBSTEPS):
-                tau = kp * (tgt - qpos[:, 7:]) - kd * qvel[:, 6:]
-                np.clip(tau, -lim, lim, out=tau)
-                ctrl[...] = tau
-                batch.step(nstep=1)
-        else:
-            ctrl[...] = tgt
-            batch.step(nstep=SUBSTEPS)
-        state["step"] += 1
-        if state["step"] % reset_every == 0:
-            batch.reset(keyframe=0)
-
-    return policy_step
-
 
 def backend_runner(n: int, motor: bool, threads: int, targets: str, reset_every: int) -> Callable[[], None]:
     """One policy step through MujocoBatchBackend, reading every getter."""
@@ -89,12 +46,12 @@ def backend_runner(n: int, motor: bool, threads: int, targets: str, reset_every:
         "dof_pos": b.default_dof_pos.repeat(n, 1),
         "dof_vel": torch.zeros(n, b.num_dofs),
     }
-    state = {"step": 0, "tgt": torch.from_numpy(_targets(targets, home, n, rng).astype(np.float32))}
+    state = {"step": 0, "tgt": torch.from_numpy(joint_targets(targets, home, n, rng).astype(np.float32))}
     sink = []
 
     def policy_step() -> None:
         if state["step"] % 10 == 0:
-            state["tgt"] = torch.from_numpy(_targets(targets, home, n, rng).astype(np.float32))
+            state["tgt"] = torch.from_numpy(joint_targets(targets, home, n, rng).astype(np.float32))
         b.set_dof_targets(state["tgt"])
         b.step()
         sink[:] = [
@@ -107,31 +64,6 @@ def backend_runner(n: int, motor: bool, threads: int, targets: str, reset_every:
             b.reset(all_ids, **start)
 
     return policy_step
-
-
-def interleaved(
-    a: Callable[[], None], b: Callable[[], None], n: int, seconds: float, warmup: int
-) -> tuple[float, float]:
-    """Policy steps/s of a and b, run alternately in rounds of ~0.25 s each.
-
-    Both first run ``warmup`` policy steps, so that the robots have landed and
-    settled into ground contact (a falling robot without contacts is ~2x cheaper).
-    """
-    for f in (a, b):
-        for _ in range(warmup):
-            f()
-    spent = [0.0, 0.0]
-    steps = [0, 0]
-    while min(spent) < seconds:
-        for i, f in enumerate((a, b)):
-            t0 = time.perf_counter()
-            k = 0
-            while time.perf_counter() - t0 < 0.25:
-                f()
-                k += 1
-            spent[i] += time.perf_counter() - t0
-            steps[i] += k
-    return steps[0] * n / spent[0], steps[1] * n / spent[1]
 
 
 def main() -> None:
@@ -151,8 +83,8 @@ def main() -> None:
           f"{'backend pos':>12} {'backend motor':>14} {'pos gain':>9}")
     for n in args.num_envs:
         raw_pos, raw_mot = interleaved(
-            raw_runner(n, False, args.threads, args.targets, args.reset_every),
-            raw_runner(n, True, args.threads, args.targets, args.reset_every),
+            raw_batch_runner(n, False, args.threads, args.targets, args.reset_every),
+            raw_batch_runner(n, True, args.threads, args.targets, args.reset_every),
             n, args.seconds, args.warmup,
         )
         be_pos, be_mot = interleaved(

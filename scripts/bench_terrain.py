@@ -13,17 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_go2 import task_runner  # noqa: E402
-from bench_physics import interleaved  # noqa: E402
-
-from leggedex.envs import LeggedLocomotion, TerrainConfig  # noqa: E402
-from leggedex.envs.locomotion.config import ObservationConfig  # noqa: E402
+from leggedex.benchmark import interleaved, task_runner
+from leggedex.envs import LeggedLocomotion, TerrainConfig
+from leggedex.envs.locomotion.config import ObservationConfig
 
 GO2_TS_TERRAIN = TerrainConfig(num_rows=10, num_cols=10, tile_size=8.0, border=5.0, max_init_level=2)
 GO2_TS_OBS = ObservationConfig(history_length=20, privileged=True, critic_privileged=True, height_scan=True,
