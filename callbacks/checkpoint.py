@@ -14,9 +14,7 @@ import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-
-def completed_iterations(trainer: Trainer) -> int:
-    return trainer.fit_loop.epoch_progress.current.processed
+from callbacks.iterations import completed_iterations
 
 
 class IterationCheckpoint(ModelCheckpoint):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
 
-from callbacks.checkpoint import completed_iterations
+from callbacks.iterations import due_iteration
 from leggedex.envs.locomotion.evaluation import DEFAULT_COMMANDS, command_name, evaluate_locomotion
 
 
@@ -47,8 +47,8 @@ class LocomotionEvaluation(Callback):
         self.last_results: dict[str, dict[str, float]] = {}
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        iteration = completed_iterations(trainer)
-        if iteration % self.every_n_iterations and iteration != trainer.max_epochs:
+        iteration = due_iteration(trainer, self.every_n_iterations)
+        if iteration is None:
             return
         log_dir = trainer.log_dir  # a collective under DDP (rank 0 broadcasts it): every rank must ask
         if not trainer.is_global_zero:

@@ -11,7 +11,7 @@ import numpy as np
 from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 
-from callbacks.checkpoint import completed_iterations
+from callbacks.iterations import due_iteration
 
 
 def add_gif(writer: Any, tag: str, frames: np.ndarray, step: int, fps: float, every: int = 2) -> None:
@@ -56,8 +56,8 @@ class VideoRecorder(Callback):
         self.written: list[Path] = []
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        iteration = completed_iterations(trainer)
-        if iteration % self.every_n_iterations and iteration != trainer.max_epochs:
+        iteration = due_iteration(trainer, self.every_n_iterations)
+        if iteration is None:
             return
         log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
         if not trainer.is_global_zero or log_dir is None:

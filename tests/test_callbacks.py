@@ -73,3 +73,16 @@ def test_progress_line_shows_iteration_speed_reward_and_eta(capsys, seeded) -> N
 def test_bad_checkpoint_interval_is_refused() -> None:
     with pytest.raises(ValueError, match="every_n_iterations"):
         IterationCheckpoint(every_n_iterations=0)
+
+
+def test_a_periodic_callback_is_due_every_n_iterations_and_at_the_last() -> None:
+    from types import SimpleNamespace
+
+    from callbacks.iterations import due_iteration
+
+    def trainer(done: int, max_epochs: int = 25) -> SimpleNamespace:
+        progress = SimpleNamespace(current=SimpleNamespace(processed=done))
+        return SimpleNamespace(fit_loop=SimpleNamespace(epoch_progress=progress), max_epochs=max_epochs)
+
+    assert [i for i in range(1, 26) if due_iteration(trainer(i), 10) is not None] == [10, 20, 25]
+    assert due_iteration(trainer(7), 10) is None
