@@ -20,7 +20,7 @@ from torch.distributions import Normal
 
 from leggedex.modules.actor_critic import ActorCritic
 from leggedex.modules.mlp import MLP
-from leggedex.modules.normalizer import EmpiricalNormalizer
+from leggedex.modules.normalizer import EmpiricalNormalizer, normalize_frames
 from leggedex.modules.tcn import TCNEncoder
 
 HistoryEncoderType = Literal["mlp", "tcn"]
@@ -71,8 +71,7 @@ class ActorCriticTS(ActorCritic):
         )
 
     def normalize_history(self, raw_history: torch.Tensor) -> torch.Tensor:
-        frames = raw_history.reshape(-1, self.history_length, self.num_policy_obs)
-        return self.actor_normalizer(frames).flatten(1)
+        return normalize_frames(self.actor_normalizer, raw_history, self.num_policy_obs)
 
     def teacher_latent(self, privileged: torch.Tensor) -> torch.Tensor:
         return self.privilege_encoder(privileged)
