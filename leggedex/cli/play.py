@@ -25,8 +25,9 @@ from typing import Any
 
 import torch
 
-from leggedex.envs.vec_env import Obs, VecEnv
 from leggedex.cli.checkpoint import build_env, check_policy_fits_env, load_method
+from leggedex.envs.first_episode import FirstEpisode
+from leggedex.envs.vec_env import Obs, VecEnv
 
 Policy = Callable[[Obs], torch.Tensor]
 
@@ -51,14 +52,12 @@ def parse_commands(text: str | None) -> list[tuple[float, float, float]]:
 def evaluate_generic(env: VecEnv, policy: Policy, duration_s: float) -> dict[str, dict[str, float]]:
     """Survival rate and mean return (summed until an env's first termination) over ``duration_s``."""
     obs = env.reset()
-    returns = torch.zeros(env.num_envs, device=env.device)
-    fell = torch.zeros(env.num_envs, dtype=torch.bool, device=env.device)
+    first = FirstEpisode(env.num_envs, env.device)
     for _ in range(int(round(duration_s / env.step_dt))):
         obs, rewards, dones, extras = env.step(policy(obs))
-        returns += rewards * ~fell
-        time_outs = extras.get("time_outs")
-        fell |= dones & ~time_outs if time_outs is not None else dones
-    return {"all": {"survival_rate": 1.0 - float(fell.float().mean()), "mean_return": float(returns.mean())}}
+        first.update(rewards, dones, extras)
+    survival = 1.0 - float(first.fell.float().mean())
+    return {"all": {"survival_rate": survival, "mean_return": float(first.returns.mean())}}
 
 
 def play(
@@ -76,7 +75,10 @@ def play(
     With ``video_path`` (velocity-tracking envs), also records one robot following the first command to an MP4.
     """
     from leggedex.envs.locomotion.env import LeggedLocomotion
-    from leggedex.envs.locomotion.evaluation import DEFAULT_COMMANDS, evaluate_locomotion
+    from leggedex.envs.locomotion.evaluation import (
+        DEFAULT_COMMANDS,
+        evaluate_locomotion,
+    )
 
     cli, method = load_method(config_args, ckpt_path)
     env = build_env(cli, num_envs, seed)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
+from leggedex.envs.first_episode import FirstEpisode
 from leggedex.envs.locomotion.env import LeggedLocomotion
 
 DEFAULT_COMMANDS: tuple[tuple[float, float, float], ...] = (
@@ -58,14 +59,11 @@ def evaluate_locomotion(
     n = env.num_envs
     vel_sum = torch.zeros(n, 3, device=env.device)
     vel_count = torch.zeros(n, device=env.device)
-    fell = torch.zeros(n, dtype=torch.bool, device=env.device)
-    returns = torch.zeros(n, device=env.device)
+    first = FirstEpisode(n, env.device)
     heights, body_contact, foot_air = [], [], []
     for t in range(steps):
         obs, rewards, dones, extras = env.step(policy(obs))
-        alive = ~fell
-        returns += rewards * alive
-        fell |= dones & ~extras["time_outs"]
+        alive = first.update(rewards, dones, extras)
         if t >= settle:
             measured = torch.cat([env.base_lin_vel[:, :2], env.base_ang_vel[:, 2:3]], dim=1)
             vel_sum += measured * alive.unsqueeze(1)
@@ -76,6 +74,7 @@ def evaluate_locomotion(
     height = torch.stack(heights)
     contact = torch.stack(body_contact).float()
     air = torch.stack(foot_air).float()
+    fell, returns = first.fell, first.returns
     mean_vel = vel_sum / vel_count.clamp(min=1).unsqueeze(1)
     error = (mean_vel - table).abs()
     results = {}
