@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from leggedex.envs.history import ObsHistory
+from leggedex.envs.reward_sums import EpisodeRewardSums
 from leggedex.envs.vec_env import Obs, TermSlices, VecEnv, term_slices
 
 POLICY_SIZE = 6
@@ -102,7 +103,7 @@ class PointMassReach(VecEnv):
         self.actions = torch.zeros(n, 2, device=dev)
         self.last_actions = torch.zeros(n, 2, device=dev)
         self.episode_length_buf = torch.zeros(n, dtype=torch.long, device=dev)
-        self.episode_sums = {name: torch.zeros(n, device=dev) for name in self.reward_scales}
+        self.episode_sums = EpisodeRewardSums(self.reward_scales, n, dev)
 
     @property
     def obs_groups(self) -> dict[str, int]:
@@ -119,7 +120,7 @@ class PointMassReach(VecEnv):
 
     @property
     def episode_keys(self) -> tuple[str, ...]:
-        return tuple(f"rew_{name}" for name in self.reward_scales)
+        return self.episode_sums.keys()
 
     # ----------------------------------------------------------------------------------------------- stepping
     def step(self, actions: torch.Tensor) -> tuple[Obs, torch.Tensor, torch.Tensor, dict[str, Any]]:
@@ -176,14 +177,14 @@ class PointMassReach(VecEnv):
             if scale == 0.0:
                 continue
             value = terms[name] * scale * self.step_dt
-            self.episode_sums[name] += value
+            self.episode_sums.add(name, value)
             total += value
         return total
 
     def _episode_statistics(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         """Mean per-second sum of each reward term over the episodes ending now (legged_gym's convention)."""
         episode_s = self.max_episode_length * self.step_dt
-        return {f"rew_{name}": sums[ids].mean() / episode_s for name, sums in self.episode_sums.items()}
+        return self.episode_sums.per_second(ids, episode_s)
 
     def _reset_envs(self, ids: torch.Tensor) -> None:
         count = ids.numel()
@@ -195,8 +196,7 @@ class PointMassReach(VecEnv):
         self.actions[ids] = 0.0
         self.last_actions[ids] = 0.0
         self.episode_length_buf[ids] = 0
-        for sums in self.episode_sums.values():
-            sums[ids] = 0.0
+        self.episode_sums.reset(ids)
         if self.drag_range is not None:
             self.env_drag[ids] = self._uniform(self.drag_range, count)
         if self.action_scale_range is not None:
@@ -219,7 +219,7 @@ class PointMassReach(VecEnv):
         state = super().state_dict()
         for name in self._STATE_BUFFERS:
             state[name] = getattr(self, name).clone()
-        state["episode_sums"] = {k: v.clone() for k, v in self.episode_sums.items()}
+        state["episode_sums"] = self.episode_sums.state_dict()
         if self.history is not None:
             state["history"] = self.history.state_dict()
         if self._obs is not None:
@@ -231,8 +231,7 @@ class PointMassReach(VecEnv):
         for name in self._STATE_BUFFERS:
             if name in state:  # the env_* buffers are absent from checkpoints written before they existed
                 getattr(self, name).copy_(state[name])
-        for key, value in state["episode_sums"].items():
-            self.episode_sums[key].copy_(value)
+        self.episode_sums.load_state_dict(state["episode_sums"])
         if self.history is not None:
             self.history.load_state_dict(state["history"])
         saved = state.get("observations")

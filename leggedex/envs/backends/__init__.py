@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from leggedex.envs.backends.base import BackendFactory, SimBackend, WorldRenderer, quat_rotate, quat_rotate_inverse
+from leggedex.envs.backends.base import (
+    BackendFactory,
+    SimBackend,
+    WorldRenderer,
+    quat_rotate,
+    quat_rotate_inverse,
+)
 
 __all__ = ["BackendFactory", "MujocoBatchBackend", "MujocoWarpBackend", "SimBackend", "WorldRenderer",
            "quat_rotate", "quat_rotate_inverse"]

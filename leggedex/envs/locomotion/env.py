@@ -19,7 +19,13 @@ from typing import Any
 
 import torch
 
-from leggedex.envs.backends.base import BackendFactory, SimBackend, make_backend, quat_rotate
+from leggedex.envs.backends.base import (
+    BackendFactory,
+    SimBackend,
+    make_backend,
+    quat_rotate,
+)
+from leggedex.envs.history import ObsHistory
 from leggedex.envs.locomotion.commands import VelocityCommands
 from leggedex.envs.locomotion.config import (
     CommandsConfig,
@@ -28,10 +34,10 @@ from leggedex.envs.locomotion.config import (
     RewardConfig,
     TerminationConfig,
 )
-from leggedex.envs.history import ObsHistory
 from leggedex.envs.locomotion.ground import CurriculumTerrain, FlatGround
 from leggedex.envs.locomotion.obs_groups import locomotion_obs_groups
 from leggedex.envs.locomotion.rewards import REWARD_TERMS
+from leggedex.envs.reward_sums import EpisodeRewardSums
 from leggedex.envs.terrain import TerrainConfig, generate_terrain
 from leggedex.envs.vec_env import Obs, VecEnv
 from leggedex.robots import GO2, RobotDescription
@@ -100,7 +106,7 @@ class LeggedLocomotion(VecEnv):
         self._init_indices()
         self.commands = VelocityCommands(self.command_cfg, num_envs, self.device, self.generator)
         self.reward_terms = {name: scale for name, scale in self.reward_cfg.scales.items() if scale != 0.0}
-        self.episode_sums = {name: torch.zeros(num_envs, device=self.device) for name in self.reward_terms}
+        self.episode_sums = EpisodeRewardSums(self.reward_terms, num_envs, self.device)
         self._init_observation_buffers()
         self.sim_failure_count = 0
         self._evaluating = False
@@ -179,7 +185,7 @@ class LeggedLocomotion(VecEnv):
 
     @property
     def episode_keys(self) -> tuple[str, ...]:
-        keys = tuple(f"rew_{name}" for name in self.reward_terms) + ("max_command_x", "sim_failures")
+        keys = self.episode_sums.keys() + ("max_command_x", "sim_failures")
         return keys + (("terrain_level",) if isinstance(self.ground, CurriculumTerrain) else ())
 
     # ------------------------------------------------------------------------------------------- stepping
@@ -299,7 +305,7 @@ class LeggedLocomotion(VecEnv):
             value = REWARD_TERMS[name](self) * (scale * self.step_dt)
             if name != "termination":
                 total += value
-            self.episode_sums[name] += value
+            self.episode_sums.add(name, value)
         if self.reward_cfg.only_positive_rewards:
             total.clamp_(min=0.0)
         if "termination" in self.reward_terms:  # added after clipping, as in legged_gym
@@ -308,7 +314,7 @@ class LeggedLocomotion(VecEnv):
 
     def _episode_statistics(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         episode_s = self.max_episode_length * self.step_dt
-        stats = {f"rew_{name}": sums[ids].mean() / episode_s for name, sums in self.episode_sums.items()}
+        stats = self.episode_sums.per_second(ids, episode_s)
         if "tracking_lin_vel" in self.episode_sums and self.command_cfg.curriculum and not self._evaluating:
             fraction = self.episode_sums["tracking_lin_vel"][ids] / episode_s / self.reward_terms["tracking_lin_vel"]
             self.curriculum_tracking += torch.tensor([float(fraction.sum()), float(ids.numel())])
@@ -348,8 +354,7 @@ class LeggedLocomotion(VecEnv):
         self.episode_length_buf[ids] = 0
         if self.dr_cfg.push_interval_s is not None:
             self.push_countdown[ids] = int(round(self.dr_cfg.push_interval_s / self.step_dt))
-        for sums in self.episode_sums.values():
-            sums[ids] = 0.0
+        self.episode_sums.reset(ids)
         self._read_state()
         self.last_foot_pos[ids] = self.foot_pos[ids]
 
@@ -500,7 +505,7 @@ class LeggedLocomotion(VecEnv):
         state = super().state_dict()
         state["sim"] = self.sim.state_dict()
         state.update({name: getattr(self, name).clone() for name in self._BUFFERS})
-        state["episode_sums"] = {name: sums.clone() for name, sums in self.episode_sums.items()}
+        state["episode_sums"] = self.episode_sums.state_dict()
         state["ground"] = self.ground.state_dict()
         state["command_curriculum"] = {"step": self.common_step_counter, "tracking": self.curriculum_tracking.clone()}
         state["observations"] = {name: obs.clone() for name, obs in self._obs.items()}
@@ -516,8 +521,7 @@ class LeggedLocomotion(VecEnv):
         self.sim.load_state_dict(state["sim"])
         for name in self._BUFFERS:
             getattr(self, name).copy_(state[name])
-        for name, sums in state["episode_sums"].items():
-            self.episode_sums[name].copy_(sums)
+        self.episode_sums.load_state_dict(state["episode_sums"])
         self.ground.load_state_dict(state["ground"])
         if "command_curriculum" in state:  # absent in checkpoints written before the curriculum cadence
             self.common_step_counter = int(state["command_curriculum"]["step"])
