@@ -10,7 +10,7 @@ and each run's wall time including start-up.
 
     python scripts/bench_ddp.py --num-envs 256 1024 --iterations 60 --rounds 2
     python scripts/bench_ddp.py --config configs/go2_flat.yaml --num-envs 256 --iterations 20 --rounds 1 \
-        --ddp-extra="--data.env.init_args.backend.init_args.num_threads 1"     # one physics thread per process on 2 cores
+        --ddp-extra="--data.env.init_args.backend.init_args.num_threads 1"   # one physics thread a process, 2 cores
 """
 
 from __future__ import annotations
@@ -64,7 +64,8 @@ def main() -> None:
     if args.iterations <= WARMUP:
         parser.error(f"--iterations must exceed the {WARMUP} warm-up iterations")
 
-    print(f"{args.config.name}: {os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.2f} before), {args.iterations} iterations x "
+    print(f"{args.config.name}: {os.cpu_count()} CPU cores (load average {os.getloadavg()[0]:.2f} before), "
+          f"{args.iterations} iterations x "
           f"{args.rounds} rounds, one torch thread per process; median env steps/s of all processes over iterations "
           f"{WARMUP + 1}-{args.iterations}")
     print("| envs per process | 1 process steps/s | 2 processes steps/s | ratio | wall 1 process | wall 2 processes |")

@@ -73,7 +73,8 @@ def main() -> None:
                              capture_output=True, text=True, check=True)
         r = json.loads(out.stdout.strip().splitlines()[-1])
         print(f"| {n} | {r['raw_steps_per_s']:.0f} | {r['task_steps_per_s']:.0f} | {r['task_over_raw']:.2f} "
-              f"| {r['task_random_steps_per_s']:.0f} | {r['raw_random_steps_per_s']:.0f} | {r['train_steps_per_s']:.0f} | {r['collection_s']:.2f} | {r['update_s']:.2f} "
+              f"| {r['task_random_steps_per_s']:.0f} | {r['raw_random_steps_per_s']:.0f} "
+              f"| {r['train_steps_per_s']:.0f} | {r['collection_s']:.2f} | {r['update_s']:.2f} "
               f"| {r['peak_rss_mib']:.0f} |", flush=True)
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Callable
+from collections.abc import Callable
 
 import mujoco
 import mujoco.batch
@@ -31,6 +31,7 @@ import torch
 
 from leggedex.benchmark import SUBSTEPS, interleaved, joint_targets, raw_batch_runner
 from leggedex.envs.backends import MujocoBatchBackend
+
 
 def backend_runner(n: int, motor: bool, threads: int, targets: str, reset_every: int) -> Callable[[], None]:
     """One policy step through MujocoBatchBackend, reading every getter."""

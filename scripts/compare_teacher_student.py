@@ -1,10 +1,11 @@
 """Teacher against student on the same evaluation episodes: mean return of each, and their ratio.
 
 The teacher is the policy PPO trains (the mean of ``method.action_distribution`` on normalized groups, so it
-reads the privileged group; after a distillation phase started, the frozen teacher copy); the student is the deployed policy (``method.inference_policy`` on
-``policy_inputs()``). Both run the same episodes: one env set built from the config with one seed, every episode
-starting at step 0, one fixed command per env drawn from the config's command ranges, no observation noise and
-no pushes. Each env's return is summed until its first episode ends (a fall ends it early).
+reads the privileged group; after a distillation phase started, the frozen teacher copy); the student is the
+deployed policy (``method.inference_policy`` on ``policy_inputs()``). Both run the same episodes: one env set
+built from the config with one seed, every episode starting at step 0, one fixed command per env drawn from the
+config's command ranges, no observation noise and no pushes. Each env's return is summed until its first episode
+ends (a fall ends it early).
 
     python scripts/compare_teacher_student.py --config configs/go2_ts.yaml --ckpt logs/go2_ts/<run>/last.ckpt
 """
@@ -16,10 +17,10 @@ import json
 
 import torch
 
-from leggedex.envs.vec_env import VecEnv
 from leggedex.cli.checkpoint import build_env, check_policy_fits_env, load_method
-from leggedex.methods.base import OnPolicyMethod
 from leggedex.cli.play import Policy
+from leggedex.envs.vec_env import VecEnv
+from leggedex.methods.base import OnPolicyMethod
 
 
 def teacher_policy(method: OnPolicyMethod) -> Policy:
@@ -75,7 +76,8 @@ def main() -> None:
         check_policy_fits_env(method, env, args.ckpt)
         result[name] = first_episode_returns(env, make(method), fixed_commands(env, args.seed))
         env.close()
-    result["student_over_teacher"] = {"mean_return": result["student"]["mean_return"] / result["teacher"]["mean_return"]}
+    ratio = result["student"]["mean_return"] / result["teacher"]["mean_return"]
+    result["student_over_teacher"] = {"mean_return": ratio}
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -56,7 +56,8 @@ def make_ts(**overrides: Any) -> TeacherStudentPPO:
     return TeacherStudentPPO(**{**SMALL_TS, **overrides})
 
 
-def make_datamodule(num_envs: int = 16, env: Callable[..., Any] = PointMassReach, **env_kwargs: Any) -> OnPolicyDataModule:
+def make_datamodule(num_envs: int = 16, env: Callable[..., Any] = PointMassReach,
+                    **env_kwargs: Any) -> OnPolicyDataModule:
     factory = partial(env, **env_kwargs) if env_kwargs else env
     return OnPolicyDataModule(env=factory, num_envs=num_envs, seed=3)
 

@@ -17,10 +17,11 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
 
 from callbacks import EpisodeStatsLogger, IterationCheckpoint
-from conftest import SMALL_PPO, flat_parameters, make_trainer
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import PointMassReach
 from leggedex.methods import PPO
+
+from conftest import SMALL_PPO, flat_parameters, make_trainer
 
 SEED = 5  # seed_everything: rank r samples actions with torch seeded SEED + r
 ENV_SEED = 10  # the env of rank r gets ENV_SEED + r

@@ -16,13 +16,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from ddp_fit import ENV_SEED, NUM_ENVS, SEED, RecordingStats
 from lightning.pytorch import Callback, LightningModule, Trainer, seed_everything
 
 from callbacks import DistillationPhase
-from conftest import TS_ENV, make_trainer, make_ts
-from ddp_fit import ENV_SEED, NUM_ENVS, SEED, RecordingStats
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import PointMassReach
+
+from conftest import TS_ENV, make_trainer, make_ts
 
 WORLD = 2
 ITERATIONS = 4

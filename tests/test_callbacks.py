@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-
 import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger
 
 from callbacks import EpisodeStatsLogger, IterationCheckpoint, RLProgressBar
+
 from conftest import make_datamodule, make_ppo, make_trainer
 
 

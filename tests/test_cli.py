@@ -10,8 +10,9 @@ import pytest
 import yaml
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import REPO
 from leggedex.cli import RUN_STAMP_ENV, main
+
+from conftest import REPO
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 SMALL = ["--data.num_envs", "16", "--model.num_steps_per_env", "8", "--trainer.max_epochs", "3"]
@@ -94,7 +95,8 @@ def test_go2_flat_config_trains_for_two_iterations(tmp_path, monkeypatch) -> Non
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv(RUN_STAMP_ENV, "2026-01-02_03-04-05")
     main(["fit", "--config", str(REPO / "configs" / "go2_flat.yaml"), "--data.num_envs", "8",
-          "--model.num_steps_per_env", "4", "--trainer.max_epochs", "2", "--data.env.init_args.backend.init_args.num_threads", "1"])
+          "--model.num_steps_per_env", "4", "--trainer.max_epochs", "2",
+          "--data.env.init_args.backend.init_args.num_threads", "1"])
     run = tmp_path / "logs" / "go2_flat" / "2026-01-02_03-04-05"
     assert (run / "checkpoints" / "last.ckpt").exists()
     evaluation = yaml.safe_load((run / "evaluations" / "iteration_2.json").read_text())  # JSON is YAML

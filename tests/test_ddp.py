@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 import torch
+from ddp_fit import CHECKPOINT_EVERY, ENV_SEED, NUM_ENVS, SEED, fit, make_method, rank_dependent_env
 from torch import nn
 
-from conftest import REPO, flat_parameters
-from ddp_fit import CHECKPOINT_EVERY, ENV_SEED, NUM_ENVS, SEED, fit, make_method, rank_dependent_env
 from leggedex.data import EpisodeTracker, collect_rollout
+
+from conftest import REPO, flat_parameters
 
 WORLD = 2
 ITERATIONS = 4
@@ -238,7 +239,8 @@ def test_go2_config_trains_under_ddp_with_rank_zero_evaluation(tmp_path: Path) -
     """The user's command on 2 gloo processes; rank 0 alone evaluates, and no collective is left waiting."""
     command = [sys.executable, "-m", "leggedex.cli", "fit", "--config", str(REPO / "configs" / "go2_flat.yaml"),
                "--data.num_envs", "8", "--model.num_steps_per_env", "4", "--trainer.max_epochs", "2",
-               "--data.env.init_args.backend.init_args.num_threads", "1", "--torch_threads", "1", "--trainer.accelerator", "cpu",
+               "--data.env.init_args.backend.init_args.num_threads", "1", "--torch_threads", "1",
+               "--trainer.accelerator", "cpu",
                "--trainer.strategy", "ddp", "--trainer.devices", "2", "--experiment", "ddp_go2"]
     run_to_completion(command, tmp_path, {**os.environ, "LEGGEDEX_RUN_STAMP": "2026-01-01_00-00-00"})
     run = tmp_path / "logs" / "ddp_go2" / "2026-01-01_00-00-00"

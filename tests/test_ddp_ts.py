@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 import torch
-
-from conftest import REPO, SMALL_TS
 from ddp_fit import NUM_ENVS
 from ddp_fit_ts import ITERATIONS, SWITCH, WORLD
 from test_ddp import run_to_completion
+
+from conftest import REPO, SMALL_TS
 
 
 @pytest.fixture(scope="module")

@@ -15,14 +15,27 @@ import yaml
 from lightning.pytorch import Callback, Trainer, seed_everything
 
 from callbacks import DistillationPhase, EpisodeStatsLogger, IterationCheckpoint, RLProgressBar
-from conftest import (QUICKSTART_TS, REPO, TS_ENV, MetricsRecorder, assert_same_training_state, deterministic_return,
-                      make_datamodule, make_ppo, make_trainer, make_ts, training_state, ts_datamodule)
 from leggedex.cli import main
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import Obs, PointMassReach
 from leggedex.methods import TeacherStudentPPO
 from leggedex.methods.distillation_settings import DistillationSettings
 from leggedex.modules import FrozenTeacher
+
+from conftest import (
+    QUICKSTART_TS,
+    REPO,
+    TS_ENV,
+    MetricsRecorder,
+    assert_same_training_state,
+    deterministic_return,
+    make_datamodule,
+    make_ppo,
+    make_trainer,
+    make_ts,
+    training_state,
+    ts_datamodule,
+)
 
 Policy = Callable[[Obs], torch.Tensor]
 

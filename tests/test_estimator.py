@@ -16,7 +16,6 @@ import yaml
 from lightning.pytorch import Callback, Trainer, seed_everything
 
 from callbacks import IterationCheckpoint
-from conftest import REPO, flat_parameters, make_datamodule, make_trainer
 from leggedex.envs import ObsSpec, PointMassReach
 from leggedex.envs.locomotion.config import ObservationConfig
 from leggedex.envs.locomotion.obs_groups import locomotion_obs_groups
@@ -24,6 +23,8 @@ from leggedex.methods import EstimatorPPO
 from leggedex.methods.estimated_terms import EstimatedTerms
 from leggedex.modules import ActorCriticEstimator
 from leggedex.storage import RolloutStorage
+
+from conftest import REPO, flat_parameters, make_datamodule, make_trainer
 
 CONFIG = REPO / "configs" / "quickstart_ee.yaml"
 QUICKSTART_EE = yaml.safe_load(CONFIG.read_text())
@@ -220,7 +221,8 @@ def test_the_go2_config_estimates_base_velocity_and_contacts() -> None:
     from leggedex.cli import LeggedexCLI
 
     cli = LeggedexCLI(args=["--config", str(REPO / "configs" / "go2_ee.yaml"), "--trainer.logger", "false",
-                            "--data.env.init_args.backend.init_args.num_threads", "1"], run=False, save_config_callback=None)
+                            "--data.env.init_args.backend.init_args.num_threads", "1"],
+                      run=False, save_config_callback=None)
     env = cli.datamodule.env_factory(2, 0, "cpu")
     try:
         method = cli.model

@@ -11,11 +11,11 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO
 from leggedex.cli import main
 from leggedex.cli.checkpoint import load_method
 from leggedex.cli.export import read_contract, write_contract
-from conftest import one_thread_backend
+
+from conftest import REPO, one_thread_backend
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 _TINY: dict[str, Path] = {}
@@ -159,12 +159,13 @@ def test_network_shape_mismatch_names_the_tensors(tiny) -> None:
 
 
 def test_the_contract_of_a_student_policy_describes_its_history_input() -> None:
+    from leggedex.cli.export import deploy_contract
     from leggedex.envs import LeggedLocomotion
     from leggedex.envs.locomotion.config import ObservationConfig
-    from leggedex.cli.export import deploy_contract
     from leggedex.methods import TeacherStudentPPO
 
-    env = LeggedLocomotion(2, seed=0, backend=one_thread_backend, observations=ObservationConfig(history_length=20, privileged=True))
+    env = LeggedLocomotion(2, seed=0, backend=one_thread_backend,
+                           observations=ObservationConfig(history_length=20, privileged=True))
     method = TeacherStudentPPO(actor_hidden_dims=[8], critic_hidden_dims=[8], privilege_encoder_hidden_dims=[8],
                                history_encoder_hidden_dims=[8])
     method.build(env.obs_spec)

@@ -24,8 +24,9 @@ from typing import NamedTuple
 
 import pytest
 
-from conftest import REPO
 from leggedex.cli import main
+
+from conftest import REPO
 
 GUIDE = REPO / "docs" / "adding_a_method.md"
 BLOCK = re.compile(r"^```(\w*)\n(.*?)^```$", re.MULTILINE | re.DOTALL)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_export import tiny_go2_checkpoint
 
-from conftest import REPO
 from leggedex.cli import main
 from leggedex.cli.play import default_json_path, parse_commands
-from test_export import tiny_go2_checkpoint
+
+from conftest import REPO
 
 QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 

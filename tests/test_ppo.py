@@ -7,10 +7,11 @@ import time
 import pytest
 import torch
 
-from conftest import SMALL_PPO, make_datamodule, make_ppo, make_trainer
 from leggedex.data import PlainLoop
 from leggedex.envs import ObsSpec, PointMassReach
 from leggedex.methods import PPO
+
+from conftest import SMALL_PPO, make_datamodule, make_ppo, make_trainer
 
 
 def built_ppo(num_envs: int = 3, **overrides) -> PPO:
@@ -72,7 +73,8 @@ def test_missing_observation_group_fails_before_any_step(seeded) -> None:
 
     PolicyOnlyEnv.step = counting_step
     try:
-        with pytest.raises(ValueError, match=r"PPO needs observation group\(s\) \['critic'\].*provides only \['policy'\]"):
+        with pytest.raises(ValueError,
+                           match=r"PPO needs observation group\(s\) \['critic'\].*provides only \['policy'\]"):
             make_trainer(2).fit(make_ppo(), datamodule=dm)
     finally:
         PolicyOnlyEnv.step = original

@@ -13,15 +13,28 @@ import torch
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.strategies import DDPStrategy
 
-from conftest import (QUICKSTART_TS, REPO, SMALL_TS, TS_ENV, MetricsRecorder, assert_same_training_state,
-                      deterministic_return, fit_with_checkpoints, make_datamodule, make_trainer, make_ts,
-                      training_state, ts_datamodule)
 from leggedex.cli import main
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import ObsSpec, PointMassReach
 from leggedex.methods import PPO, TeacherStudentPPO
 from leggedex.modules import ActorCriticTS
 from leggedex.storage import RolloutStorage, RolloutStorageTS
+
+from conftest import (
+    QUICKSTART_TS,
+    REPO,
+    SMALL_TS,
+    TS_ENV,
+    MetricsRecorder,
+    assert_same_training_state,
+    deterministic_return,
+    fit_with_checkpoints,
+    make_datamodule,
+    make_trainer,
+    make_ts,
+    training_state,
+    ts_datamodule,
+)
 
 CONFIG = REPO / "configs" / "quickstart_ts.yaml"
 

@@ -9,10 +9,11 @@ import torch
 from lightning.pytorch import seed_everything
 
 from callbacks import IterationCheckpoint
-from conftest import fit_with_checkpoints, flat_parameters, make_datamodule, make_ppo, make_trainer
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import PointMassReach
 from leggedex.methods import PPO, NonFiniteError
+
+from conftest import fit_with_checkpoints, flat_parameters, make_datamodule, make_ppo, make_trainer
 
 
 class SpyPPO(PPO):
@@ -149,7 +150,8 @@ class OtherPPO(PPO):
 
 def test_checkpoint_of_another_method_is_refused(tmp_path, seeded) -> None:
     fit(4, ckpt_dir=tmp_path)
-    with pytest.raises(ValueError, match=r"written by method leggedex\.methods\.ppo\.PPO and cannot be loaded into .*OtherPPO"):
+    with pytest.raises(ValueError,
+                       match=r"written by method leggedex\.methods\.ppo\.PPO and cannot be loaded into .*OtherPPO"):
         make_trainer(6).fit(OtherPPO(**{k: v for k, v in make_ppo().hparams.items()}), datamodule=make_datamodule(),
                             ckpt_path=str(tmp_path / "last.ckpt"))
 

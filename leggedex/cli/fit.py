@@ -72,7 +72,8 @@ class LeggedexCLI(LightningCLI):
         super().__init__(*args, **kwargs)
 
     def add_arguments_to_parser(self, parser: Any) -> None:
-        parser.add_argument("--experiment", type=str | None, default=None, help="Run group under logs/ (default: config stem)")
+        parser.add_argument("--experiment", type=str | None, default=None,
+                            help="Run group under logs/ (default: config stem)")
         parser.add_argument("--run_name", type=str, default="", help="Suffix of the run directory name")
         parser.add_argument("--torch_threads", type=int | None, default=None, help="torch.set_num_threads")
 

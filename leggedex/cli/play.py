@@ -11,8 +11,8 @@ errors (after ``--settle`` seconds), the survival rate, the mean return, the bas
 The results are also written as JSON (default: next to the checkpoint, ``<ckpt stem>_play.json``).
 
 The policy is ``method.inference_policy(*obs[g] for g in method.policy_inputs())``, so any method plays.
-Arguments that this command does not know (``--data.env.init_args.backend.init_args.num_threads 1``, ...) are passed to the config
-parser as overrides. Video is not recorded.
+Arguments that this command does not know (``--data.env.init_args.backend.init_args.num_threads 1``, ...) are
+passed to the config parser as overrides. Video is not recorded.
 """
 
 from __future__ import annotations

@@ -67,7 +67,8 @@ class PointMassReach(VecEnv):
     ) -> None:
         super().__init__(num_envs, seed, device)
         if dt <= 0 or episode_length_s <= 0:
-            raise ValueError(f"dt and episode_length_s must be positive, got dt={dt}, episode_length_s={episode_length_s}")
+            raise ValueError(f"dt and episode_length_s must be positive, got dt={dt}, "
+                             f"episode_length_s={episode_length_s}")
         if history_length < 0:
             raise ValueError(f"history_length must be >= 0, got {history_length}")
         for name, bounds in (("drag_range", drag_range), ("action_scale_range", action_scale_range)):

@@ -3,8 +3,8 @@
 ``generate_terrain`` builds a (rows x tile) by (cols x tile) height grid surrounded by a flat border, with the
 types smooth slope, rough slope, stairs up, stairs down and discrete obstacles mixed by ``proportions``.
 The grid is simulator-neutral: a backend turns it into its ground (MuJoCo: ``backends/mjcf.py``, an hfield), and
-``HeightSampler`` reads heights at arbitrary world points in torch by bilinear interpolation of the same grid, so height scans
-need no ray casts.
+``HeightSampler`` reads heights at arbitrary world points in torch by bilinear interpolation of the same grid, so
+height scans need no ray casts.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ class TerrainConfig:
             raise ValueError("terrain.resolution must be > 0 and terrain.tile_size larger than terrain.platform")
         unknown = set(self.proportions) - set(TERRAIN_TYPES)
         if unknown:
-            raise ValueError(f"unknown terrain type(s) {sorted(unknown)} in terrain.proportions; known: {TERRAIN_TYPES}")
+            raise ValueError(f"unknown terrain type(s) {sorted(unknown)} in terrain.proportions; "
+                             f"known: {TERRAIN_TYPES}")
         if any(v < 0 for v in self.proportions.values()) or sum(self.proportions.values()) <= 0:
             raise ValueError("terrain.proportions must be >= 0 with a positive sum")
         if not 0 <= self.max_init_level:

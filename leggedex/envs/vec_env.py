@@ -164,5 +164,5 @@ class VecEnv(ABC):
         self.generator.set_state(state["generator"])
         self.episode_length_buf.copy_(state["episode_length_buf"])
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 (an optional hook: a task without simulator resources keeps it)
         """Release simulator resources (threads, GPU memory)."""

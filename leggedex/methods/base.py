@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np

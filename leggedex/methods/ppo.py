@@ -213,7 +213,8 @@ class PPO(OnPolicyMethod):
         count = 0
         for batch in storage.mini_batches(hp.num_mini_batches, hp.num_learning_epochs):
             losses = self.ppo_losses(batch, optimizer)
-            loss = losses["surrogate"] + hp.value_loss_coef * losses["value_function"] - hp.entropy_coef * losses["entropy"]
+            loss = (losses["surrogate"] + hp.value_loss_coef * losses["value_function"]
+                    - hp.entropy_coef * losses["entropy"])
             auxiliary = self.auxiliary_losses(batch)
             for term in auxiliary.values():
                 loss = loss + term
@@ -251,7 +252,8 @@ class PPO(OnPolicyMethod):
 
     @torch.no_grad()
     def adapt_learning_rate(
-        self, old_mean: torch.Tensor, old_std: torch.Tensor, new_mean: torch.Tensor, new_std: torch.Tensor, optimizer: Any
+        self, old_mean: torch.Tensor, old_std: torch.Tensor, new_mean: torch.Tensor, new_std: torch.Tensor,
+        optimizer: Any,
     ) -> None:
         """rsl_rl's rule on the KL averaged over the mini-batch and over all ranks (so every rank agrees)."""
         hp = self.hparams

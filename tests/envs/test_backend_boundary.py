@@ -12,9 +12,10 @@ import pytest
 import torch
 import yaml
 
-from conftest import REPO, one_thread_backend
 from leggedex.envs import LeggedLocomotion
 from leggedex.envs.backends import SimBackend
+
+from conftest import REPO, one_thread_backend
 
 HAS_WARP = importlib.util.find_spec("mujoco_warp") is not None
 

@@ -8,6 +8,7 @@ import torch
 from leggedex.envs import LeggedLocomotion, ObsSpec
 from leggedex.envs.locomotion import CommandsConfig, DomainRandomization, RewardConfig, TerminationConfig
 from leggedex.envs.locomotion.evaluation import evaluate_locomotion
+
 from conftest import one_thread_backend
 
 
@@ -149,7 +150,8 @@ def test_the_env_decides_the_command_curriculum_once_per_episode_length() -> Non
     # standing still under zero commands tracks perfectly (fraction ~1 > 0.8 for a whole episode)
     cfg = CommandsConfig(lin_vel_x=(0.0, 0.0), lin_vel_y=(0.0, 0.0), ang_vel_yaw=(0.0, 0.0), curriculum=True,
                          curriculum_step=0.5, max_lin_vel_x=1.0)
-    options = dict(num_envs=16, episode_length_s=0.2, commands=cfg, domain_rand=DomainRandomization(push_interval_s=None),
+    options = dict(num_envs=16, episode_length_s=0.2, commands=cfg,
+                   domain_rand=DomainRandomization(push_interval_s=None),
                    rewards=RewardConfig(scales={"tracking_lin_vel": 1.0}))
     spread = make_env(**options)  # episodes spread over the first 10 steps end a few at a time
     aligned = make_env(**options, random_initial_episode_length=False)  # all end at step 10

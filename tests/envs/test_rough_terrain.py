@@ -12,6 +12,7 @@ from leggedex.envs import LeggedLocomotion
 from leggedex.envs.locomotion.config import ObservationConfig
 from leggedex.envs.locomotion.ground import CurriculumTerrain
 from leggedex.envs.terrain import HeightSampler, Terrain, TerrainConfig, generate_terrain
+
 from conftest import one_thread_backend
 
 SMALL_TERRAIN = dict(num_rows=3, num_cols=5, tile_size=3.0, border=1.0, resolution=0.1, platform=1.0)

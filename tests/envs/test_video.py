@@ -8,6 +8,7 @@ import torch
 
 from leggedex.envs import LeggedLocomotion
 from leggedex.envs.locomotion.video import render_rollout, write_mp4
+
 from conftest import one_thread_backend
 
 
@@ -28,8 +29,9 @@ def test_video_callback_writes_a_clip_per_period(tmp_path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from callbacks import VideoRecorder
-    from conftest import make_ppo, make_trainer
     from leggedex.data import OnPolicyDataModule
+
+    from conftest import make_ppo, make_trainer
 
     recorder = VideoRecorder(every_n_iterations=1, duration_s=0.2, width=64, height=48)
     datamodule = OnPolicyDataModule(env=partial(LeggedLocomotion, backend=one_thread_backend), num_envs=4, seed=0)

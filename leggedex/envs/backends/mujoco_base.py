@@ -112,11 +112,13 @@ class MujocoBackend(SimBackend):
         if env_ids.ndim != 1 or env_ids.dtype.is_floating_point or env_ids.dtype == torch.bool:
             raise ValueError(f"env_ids must be a 1-D integer tensor, got {env_ids.dtype} {tuple(env_ids.shape)}")
         ids = env_ids.to(self._device, torch.long)
-        if ids.numel():
-            low, high = int(ids.min()), int(ids.max())
+        if ids.numel():  # one host read for the three checks
+            ordered = ids.sort().values
+            repeated = (ordered[1:] == ordered[:-1]).any()
+            low, high, duplicates = torch.stack([ordered[0], ordered[-1], repeated.long()]).tolist()
             if low < 0 or high >= self._num_envs:
                 raise ValueError(f"env_ids must be in [0, {self._num_envs}), got [{low}, {high}]")
-            if ids.unique().numel() != ids.numel():
+            if duplicates:
                 raise ValueError("env_ids must be distinct")
         return ids
 

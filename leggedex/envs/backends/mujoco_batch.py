@@ -28,7 +28,7 @@ Every read converts a float64 batch view to float32 once and caches it until the
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import mujoco
 import mujoco.batch
@@ -172,7 +172,8 @@ class MujocoBatchBackend(MujocoBackend):
         v = {name: value.cpu().double().numpy()[order] for name, value in values.items()}
         idx = self.index
         if "friction" in v:
-            self.batch.expand("geom_friction")[sorted_ids[:, None], idx.robot_geoms[None, :], 0] = v["friction"][:, None]
+            friction = self.batch.expand("geom_friction")
+            friction[sorted_ids[:, None], idx.robot_geoms[None, :], 0] = v["friction"][:, None]
         if "added_base_mass" in v:
             self.batch.expand("body_mass")[sorted_ids, idx.base_body] = self._base_mass + v["added_base_mass"]
         if "com_offset" in v:

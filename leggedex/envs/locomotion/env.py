@@ -86,7 +86,8 @@ class LeggedLocomotion(VecEnv):
         self.dr_cfg.validate()
         unknown = set(self.reward_cfg.scales) - set(REWARD_TERMS)
         if unknown:
-            raise ValueError(f"unknown reward term(s) {sorted(unknown)} in rewards.scales; known: {sorted(REWARD_TERMS)}")
+            raise ValueError(f"unknown reward term(s) {sorted(unknown)} in rewards.scales; "
+                             f"known: {sorted(REWARD_TERMS)}")
         self.robot = robot or GO2
         terrain_grid = generate_terrain(terrain) if terrain is not None else None
         self.sim: SimBackend = make_backend(backend, num_envs, self.robot, terrain_grid, decimation)
@@ -108,7 +109,7 @@ class LeggedLocomotion(VecEnv):
         self.reward_terms = {name: scale for name, scale in self.reward_cfg.scales.items() if scale != 0.0}
         self.episode_sums = EpisodeRewardSums(self.reward_terms, num_envs, self.device)
         self._init_observation_buffers()
-        self.sim_failure_count = 0
+        self.sim_failure_count = torch.zeros((), device=self.device)  # failed worlds this step (no host sync)
         self._evaluating = False
         self._randomize_physics(torch.arange(num_envs, device=self.device))
 
@@ -276,7 +277,7 @@ class LeggedLocomotion(VecEnv):
         tilted = self.projected_gravity[:, 2] > -math.cos(cfg.max_tilt_rad)
         low = self.base_height < cfg.min_base_height
         failed = self.sim.sim_failures()
-        self.sim_failure_count = int(failed.sum())
+        self.sim_failure_count = failed.sum().float()
         self.terminated = contact | tilted | low | failed
         out_of_bounds = self.ground.out_of_bounds(self.base_pos[:, :2])  # not a failure: the terrain ended
         self.time_outs = ((self.episode_length_buf >= self.max_episode_length) | out_of_bounds) & ~self.terminated
@@ -319,7 +320,7 @@ class LeggedLocomotion(VecEnv):
             fraction = self.episode_sums["tracking_lin_vel"][ids] / episode_s / self.reward_terms["tracking_lin_vel"]
             self.curriculum_tracking += torch.tensor([float(fraction.sum()), float(ids.numel())])
         stats["max_command_x"] = torch.tensor(float(self.commands.lin_vel_x[1]))
-        stats["sim_failures"] = torch.tensor(float(self.sim_failure_count))
+        stats["sim_failures"] = self.sim_failure_count.clone()
         if isinstance(self.ground, CurriculumTerrain):
             stats["terrain_level"] = torch.tensor(self.ground.mean_level())
         return stats

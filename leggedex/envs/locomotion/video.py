@@ -1,6 +1,7 @@
 """Offscreen video of a locomotion policy: the backend's renderer on one world, a camera that follows the base.
 
-With the MuJoCo backends rendering needs an OpenGL context without a display: set ``MUJOCO_GL=osmesa`` (Debian package libosmesa6) or
+With the MuJoCo backends rendering needs an OpenGL context without a display: set ``MUJOCO_GL=osmesa`` (Debian
+package libosmesa6) or
 ``MUJOCO_GL=egl`` before MuJoCo is imported; ``leggedex`` picks ``osmesa`` when no display is set and the
 variable is unset. MP4 files are written with imageio's ffmpeg plugin (``pip install leggedex[video]``).
 """
