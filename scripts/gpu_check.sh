@@ -10,7 +10,7 @@ out="${1:-gpu_check}"
 mkdir -p "$out"
 python -m pip install --quiet -e ".[test,warp]"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv | tee "$out/gpu.txt"
-LEGGEDEX_TEST_CUDA=1 python -m pytest tests/envs/test_backend_conformance.py -q -p no:cacheprovider -s \
+LEGGEDEX_TEST_CUDA=1 python -m pytest tests/envs/backends/test_backend_conformance.py -q -p no:cacheprovider -s \
   -k "warp_cuda" 2>&1 | tee "$out/conformance.txt"
 python scripts/bench_backends.py --backends warp-cuda --num-envs 4096 8192 16384 --seconds 5 --iterations 3 \
   --json "$out/bench_flat.json" | tee "$out/bench_flat.md"

@@ -2,7 +2,7 @@
 
 ``pip install -e ".[warp]"`` (Python >= 3.11). The model is the one ``mjcf.build_model`` prepares for the CPU
 backend, so both simulate the same robot file; on flat ground their trajectories agree to float32 precision
-(tests/envs/test_backend_conformance.py measures it).
+(tests/envs/backends/test_backend_conformance.py measures it).
 
 Data stays on the device: the simulator's arrays are exposed to the task as torch views (``wp.to_torch``, no copy),
 targets are written into ``ctrl`` in place, and ``substeps`` physics steps run as one captured graph (a CUDA graph
