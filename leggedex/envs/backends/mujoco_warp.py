@@ -154,6 +154,7 @@ class MujocoWarpBackend(MujocoBackend):
                     self._run(name)
                 for k, v in self._view.items():
                     v.copy_(saved[k])
+                self._overflow.zero_()
                 graph = self._graphs[name] = capture.graph
             wp.capture_launch(graph)
 
