@@ -63,6 +63,7 @@ class MujocoBackend(SimBackend):
         self._t_kp = torch.full((self.num_dofs,), float(self.robot.kp), device=dev)
         self._t_kd = torch.full((self.num_dofs,), float(self.robot.kd), device=dev)
         self._home_qpos = tensor(m.key_qpos[idx.home_key])
+        self._home_qpos64 = torch.as_tensor(m.key_qpos[idx.home_key], dtype=torch.float64, device=dev)
         self._base_mass = float(m.body_mass[idx.base_body])
         self._base_ipos = tensor(m.body_ipos[idx.base_body])
         self._i_qpos = tensor(idx.qpos_adr, torch.long)
@@ -123,9 +124,9 @@ class MujocoBackend(SimBackend):
         return ids
 
     def _values(self, x: torch.Tensor | np.ndarray | float, name: str, n: int, tail: tuple[int, ...],
-                broadcast: bool = False) -> torch.Tensor:
-        """(n, *tail) float32 values; ``broadcast`` accepts a scalar and, for a per-joint tail, one per world."""
-        t = torch.as_tensor(x, dtype=torch.float32).to(self._device)
+                broadcast: bool = False, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        """(n, *tail) values; ``broadcast`` accepts a scalar and, for a per-joint tail, one per world."""
+        t = torch.as_tensor(x).to(self._device, dtype)
         if broadcast and t.ndim == 0:
             t = t.expand(n, *tail)
         if broadcast and tail and tuple(t.shape) == (n,):
@@ -293,23 +294,24 @@ class MujocoBackend(SimBackend):
         ids = self._check_ids(env_ids)
         n = ids.numel()
         nd = self.num_dofs
-        pos = self._values(root_pos, "root_pos", n, (3,))
-        quat = self._values(root_quat, "root_quat", n, (4,))
-        lin = self._values(root_lin_vel, "root_lin_vel", n, (3,))
-        ang = self._values(root_ang_vel, "root_ang_vel", n, (3,))
-        jpos = self._values(dof_pos, "dof_pos", n, (nd,))
-        jvel = self._values(dof_vel, "dof_vel", n, (nd,))
+        f64 = torch.float64  # assembled in double precision, as MuJoCo keeps its state; a float32 simulator casts
+        pos = self._values(root_pos, "root_pos", n, (3,), dtype=f64)
+        quat = self._values(root_quat, "root_quat", n, (4,), dtype=f64)
+        lin = self._values(root_lin_vel, "root_lin_vel", n, (3,), dtype=f64)
+        ang = self._values(root_ang_vel, "root_ang_vel", n, (3,), dtype=f64)
+        jpos = self._values(dof_pos, "dof_pos", n, (nd,), dtype=f64)
+        jvel = self._values(dof_vel, "dof_vel", n, (nd,), dtype=f64)
         if n == 0:
             return
         norm = quat.norm(dim=1, keepdim=True)
         if bool((norm < 1e-6).any()):
             raise ValueError("root_quat must be non-zero quaternions")
         quat = quat / norm
-        qpos = self._home_qpos.expand(n, -1).clone()
+        qpos = self._home_qpos64.expand(n, -1).clone()
         qpos[:, 0:3] = pos
         qpos[:, 3:7] = quat
         qpos[:, self._i_qpos] = jpos
-        qvel = torch.zeros(n, self.model.nv, device=self._device)
+        qvel = torch.zeros(n, self.model.nv, device=self._device, dtype=f64)
         qvel[:, 0:3] = lin
         qvel[:, 3:6] = quat_rotate_inverse(quat, ang)
         qvel[:, self._i_dof] = jvel
