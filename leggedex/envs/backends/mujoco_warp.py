@@ -187,8 +187,8 @@ class MujocoWarpBackend(MujocoBackend):
     def _write_reset(self, ids: torch.Tensor, qpos: torch.Tensor, qvel: torch.Tensor,
                      clear_error: bool = True) -> None:
         v = self._view
-        v["qpos"][ids] = qpos
-        v["qvel"][ids] = qvel
+        v["qpos"][ids] = qpos.to(v["qpos"].dtype)
+        v["qvel"][ids] = qvel.to(v["qvel"].dtype)
         for name in ("qacc_warmstart", "act", "time"):
             if v[name].numel():
                 v[name][ids] = 0.0
