@@ -33,15 +33,19 @@ def main() -> None:
     parser.add_argument("--tags", nargs="+", default=["Train/mean_reward"])
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--title", default="")
+    parser.add_argument("--labels", nargs="+", help="one legend label per run (default: the run directory names)")
     args = parser.parse_args()
+    labels = args.labels or [run.name for run in args.runs]
+    if len(labels) != len(args.runs):
+        raise SystemExit(f"--labels needs one label per run ({len(args.runs)}), got {len(labels)}")
 
     fig, axes = plt.subplots(1, len(args.tags), figsize=(5 * len(args.tags), 3.6), squeeze=False)
     for ax, tag in zip(axes[0], args.tags):
-        for run in args.runs:
+        for run, label in zip(args.runs, labels):
             steps, values = read_scalars(run, tag)
             if not steps:
                 raise SystemExit(f"no scalar {tag!r} in {run}")
-            ax.plot(steps, values, label=run.name)
+            ax.plot(steps, values, label=label)
         ax.set_xlabel("iteration")
         ax.set_title(tag)
         ax.grid(alpha=0.3)
