@@ -18,7 +18,7 @@ from lightning.pytorch import Callback, Trainer, seed_everything
 from callbacks import IterationCheckpoint
 from leggedex.envs import ObsSpec, PointMassReach
 from leggedex.envs.locomotion.config import ObservationConfig
-from leggedex.envs.locomotion.obs_groups import locomotion_obs_groups
+from leggedex.envs.locomotion.obs_layouts import locomotion_obs_layouts
 from leggedex.methods import EstimatorPPO
 from leggedex.methods.estimated_terms import EstimatedTerms
 from leggedex.modules import ActorCriticEstimator
@@ -61,7 +61,7 @@ def test_point_mass_describes_its_groups_term_by_term() -> None:
 
 
 def test_go2_privileged_layout_names_base_lin_vel_with_its_scale() -> None:
-    groups = locomotion_obs_groups(ObservationConfig(history_length=20, privileged=True, critic_frames=5), 12, 4)
+    groups = locomotion_obs_layouts(ObservationConfig(history_length=20, privileged=True, critic_frames=5), 12, 4)
     slices = groups.term_slices()
     assert set(slices) == {"policy", "privileged"}  # history and the stacked critic are frames
     assert slices["privileged"]["base_lin_vel"] == {"start": 79, "size": 3, "scale": 2.0}

@@ -6,7 +6,7 @@ curriculum and resets of finished envs -> observations. The simulator is behind 
 CPU by default); the ground is a plane or a curriculum heightfield (``ground.py``), whose heights the task reads
 from the height grid in torch (no ray casts).
 
-Observation groups are defined once in ``obs_groups.py`` (``policy`` 45 and ``critic`` 48 by default; history,
+Observation groups are defined once in ``obs_layouts.py`` (``policy`` 45 and ``critic`` 48 by default; history,
 privileged, height scan and stacked critic frames by config); the env assembles each group's frame once per step.
 Heights (base height, foot clearance, scans) are measured from the ground under the robot.
 """
@@ -35,7 +35,7 @@ from leggedex.envs.locomotion.config import (
     TerminationConfig,
 )
 from leggedex.envs.locomotion.ground import CurriculumTerrain, FlatGround
-from leggedex.envs.locomotion.obs_groups import locomotion_obs_groups
+from leggedex.envs.locomotion.obs_layouts import locomotion_obs_layouts
 from leggedex.envs.locomotion.rewards import REWARD_TERMS
 from leggedex.envs.reward_sums import EpisodeRewardSums
 from leggedex.envs.terrain import TerrainConfig, generate_terrain
@@ -101,8 +101,8 @@ class LeggedLocomotion(VecEnv):
         self.num_actions = self.sim.num_dofs
         self.ground = (CurriculumTerrain(terrain, terrain_grid, num_envs, self.device, self.generator)
                        if terrain is not None else FlatGround(num_envs, self.device))
-        self.observation_groups = locomotion_obs_groups(self.obs_cfg, self.num_actions, len(self.sim.foot_names))
-        self.policy_layout = self.observation_groups.policy
+        self.obs_layouts = locomotion_obs_layouts(self.obs_cfg, self.num_actions, len(self.sim.foot_names))
+        self.policy_layout = self.obs_layouts.policy
         self._init_buffers()
         self._init_indices()
         self.commands = VelocityCommands(self.command_cfg, num_envs, self.device, self.generator)
@@ -140,7 +140,7 @@ class LeggedLocomotion(VecEnv):
         self._unit_x[:, 0] = 1.0
 
     def _init_observation_buffers(self) -> None:
-        groups, dev, cfg = self.observation_groups, self.device, self.obs_cfg
+        groups, dev, cfg = self.obs_layouts, self.device, self.obs_cfg
         if {"thigh_contact", "calf_contact"} & groups.term_names and None in self.leg_body_ids.values():
             raise ValueError(f"contact observations need '<leg>_thigh' and '<leg>_calf' contact bodies for the feet "
                              f"{self.sim.foot_names}; the model has {self.sim.contact_body_names}")
@@ -178,11 +178,11 @@ class LeggedLocomotion(VecEnv):
 
     @property
     def obs_groups(self) -> dict[str, int]:
-        return self.observation_groups.sizes
+        return self.obs_layouts.sizes
 
     @property
     def obs_terms(self) -> dict[str, dict[str, dict[str, Any]]]:
-        return self.observation_groups.term_slices()
+        return self.obs_layouts.term_slices()
 
     @property
     def episode_keys(self) -> tuple[str, ...]:
@@ -402,7 +402,7 @@ class LeggedLocomotion(VecEnv):
 
         return {
             "env": f"{type(self).__module__}.{type(self).__qualname__}",
-            "observations": plain(self.observation_groups.describe()),
+            "observations": plain(self.obs_layouts.describe()),
             "observation_clip": float(self.obs_cfg.clip),
             "observation_units": {
                 "command": "commanded (lin_vel_x m/s, lin_vel_y m/s, yaw rate rad/s), body frame",
@@ -473,7 +473,7 @@ class LeggedLocomotion(VecEnv):
 
     def _observe(self) -> None:
         """Assemble every group once per step (noise drawn here, history frames pushed here)."""
-        groups, clip = self.observation_groups, self.obs_cfg.clip
+        groups, clip = self.obs_layouts, self.obs_cfg.clip
         terms = self.observation_terms(groups.term_names)
         critic = groups.critic_frame.assemble(terms, self._critic_scales).clamp(-clip, clip)
         policy = critic[:, : groups.policy.size]

@@ -41,7 +41,7 @@ def test_teacher_student_groups_have_the_sizes_of_go2_ts_and_come_from_one_spec(
 
 
 def slice_of(env: LeggedLocomotion, group: str, term: str) -> slice:
-    layout = env.observation_groups.privileged if group == "privileged" else env.observation_groups.critic_frame
+    layout = env.obs_layouts.privileged if group == "privileged" else env.obs_layouts.critic_frame
     entry = next(t for t in layout.describe() if t["name"] == term)
     return slice(entry["start"], entry["start"] + entry["size"])
 

@@ -1,4 +1,10 @@
-"""The locomotion task's observation groups, each defined here once; the env reports its sizes from this spec.
+"""The layouts of the locomotion task's observation groups, each defined here once; the env reports its sizes from
+them.
+
+Three kinds of observation-group objects, by what they hold: sizes (``ObsSpec.groups`` and ``env.obs_groups``:
+group name -> width, the VecEnv contract), layouts (``ObsLayout``: the ordered terms of one group with their scales
+and noise; ``LocomotionObsLayouts``: every group of this task), slices (``env.obs_terms``: group -> term -> start,
+size, scale, for methods that pick terms by name).
 
 With the teacher-student options on (``configs/go2_ts.yaml``) the Go2 groups are LeggedGym-Ex's go2_ts:
 
@@ -38,7 +44,7 @@ def contact_terms(num_feet: int) -> tuple[ObsTerm, ...]:
 
 
 @dataclass(frozen=True)
-class LocomotionObsGroups:
+class LocomotionObsLayouts:
     """Layouts of every group; ``history`` repeats the ``policy`` frame, ``critic`` stacks ``critic_frame``."""
 
     policy: ObsLayout
@@ -92,7 +98,7 @@ class LocomotionObsGroups:
         return out
 
 
-def locomotion_obs_groups(cfg: ObservationConfig, num_dofs: int, num_feet: int) -> LocomotionObsGroups:
+def locomotion_obs_layouts(cfg: ObservationConfig, num_dofs: int, num_feet: int) -> LocomotionObsLayouts:
     cfg.validate()
     policy = ObsLayout((
         ObsTerm("command", 3, (cfg.lin_vel_scale, cfg.lin_vel_scale, cfg.ang_vel_scale)),
@@ -116,4 +122,4 @@ def locomotion_obs_groups(cfg: ObservationConfig, num_dofs: int, num_feet: int) 
             ObsTerm("foot_normals", 3 * num_feet),
             base_lin_vel,
         ) + contact_terms(num_feet))
-    return LocomotionObsGroups(policy, ObsLayout(critic), privileged, cfg.history_length, cfg.critic_frames)
+    return LocomotionObsLayouts(policy, ObsLayout(critic), privileged, cfg.history_length, cfg.critic_frames)
