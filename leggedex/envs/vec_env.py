@@ -100,8 +100,12 @@ class VecEnv(ABC):
     step_dt: float
     device: torch.device
     episode_length_buf: torch.Tensor
-    episode_keys: tuple[str, ...] = ()
     random_initial_episode_length: bool = False
+
+    @property
+    def episode_keys(self) -> tuple[str, ...]:
+        """The statistics this env may report in ``extras["episode"]`` (none by default)."""
+        return ()
 
     def __init__(self, num_envs: int, seed: int, device: str | torch.device) -> None:
         if not isinstance(num_envs, int) or num_envs <= 0:

@@ -54,7 +54,7 @@ class MujocoBackend(SimBackend):
         self.index = MujocoIndex.of(self.model, self.robot)
         m, idx, dev = self.model, self.index, self._device
 
-        def tensor(x: np.ndarray | list[float], dtype: torch.dtype = torch.float32) -> torch.Tensor:
+        def tensor(x: np.ndarray | list[float] | tuple[float, ...], dtype: torch.dtype = torch.float32) -> torch.Tensor:
             return torch.as_tensor(np.asarray(x), dtype=dtype, device=dev)
 
         self._t_default = tensor(self.robot.default_joint_pos)
@@ -233,7 +233,8 @@ class MujocoBackend(SimBackend):
 
     @property
     def projected_gravity(self) -> torch.Tensor:
-        return self._cached("gravity", lambda: SimBackend.projected_gravity.fget(self))
+        # the contract's own computation (mypy reads the base property as a plain method: no fget)
+        return self._cached("gravity", lambda: SimBackend.projected_gravity.fget(self))  # type: ignore[attr-defined]
 
     @property
     def dof_pos(self) -> torch.Tensor:
@@ -328,9 +329,10 @@ class MujocoBackend(SimBackend):
         shapes = {"friction": (), "added_base_mass": (), "com_offset": (3,), "kp_scale": (nd,), "kd_scale": (nd,)}
         values = {}
         for name in _RANDOMIZED:  # validate everything before changing anything
-            if given[name] is None:
+            raw = given[name]
+            if raw is None:
                 continue
-            value = self._values(given[name], name, n, shapes[name], broadcast=name != "com_offset")
+            value = self._values(raw, name, n, shapes[name], broadcast=name != "com_offset")
             if name in ("friction", "kp_scale", "kd_scale") and bool((value <= 0).any()):
                 raise ValueError(f"{name} must be > 0")
             if name == "added_base_mass" and bool((self._base_mass + value <= 0.05 * self._base_mass).any()):

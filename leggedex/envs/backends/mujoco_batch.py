@@ -29,6 +29,7 @@ Every read converts a float64 batch view to float32 once and caches it until the
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import mujoco
 import mujoco.batch
@@ -197,7 +198,7 @@ class MujocoBatchBackend(MujocoBackend):
     _STATE_FIELDS = ("qpos", "qvel", "act", "ctrl", "qacc_warmstart", "time")
 
     def state_dict(self) -> dict:
-        state = {name: torch.from_numpy(self.batch.bind(name).copy()) for name in self._STATE_FIELDS}
+        state: dict[str, Any] = {name: torch.from_numpy(self.batch.bind(name).copy()) for name in self._STATE_FIELDS}
         state["targets"] = torch.from_numpy(np.array(self._targets, copy=True))
         state["error"] = torch.from_numpy(self._error.copy())
         state["randomization"] = self._randomization_state()

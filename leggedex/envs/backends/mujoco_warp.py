@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from contextlib import ExitStack
+from typing import Any
 
 import numpy as np
 import torch
@@ -42,7 +43,7 @@ except ImportError as err:  # the optional extra
 
 __all__ = ["MujocoWarpBackend", "warp_device"]
 
-wp.config.quiet = True  # no line per kernel module loaded
+wp.config.quiet = True  # type: ignore[attr-defined]  # no line per kernel module loaded (not in Warp's stubs)
 
 # model fields given a world dimension: what randomize writes, and the constants set_const derives from it
 _BATCHED_FIELDS = ("geom_friction", "body_mass", "body_ipos", "actuator_gainprm", "actuator_biasprm",
@@ -117,7 +118,7 @@ class MujocoWarpBackend(MujocoBackend):
         self._base_ipos_t = self._model_view["body_ipos"][0, self.index.base_body].clone()
         self._error = torch.zeros(n, dtype=torch.bool, device=self._device)
         self._default_ctrl = self._t_default.expand(n, -1)
-        self._graphs: dict[str, object] = {}
+        self._graphs: dict[str, Any] = {}  # name -> wp.Graph
         self._use_graph = graph
         self._launch("forward")  # derived quantities of the home pose; compiles the kernels on first use
 

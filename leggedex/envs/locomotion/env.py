@@ -100,7 +100,7 @@ class LeggedLocomotion(VecEnv):
         self.random_initial_episode_length = random_initial_episode_length
         self.num_actions = self.sim.num_dofs
         self.ground = (CurriculumTerrain(terrain, terrain_grid, num_envs, self.device, self.generator)
-                       if terrain is not None else FlatGround(num_envs, self.device))
+                       if terrain is not None and terrain_grid is not None else FlatGround(num_envs, self.device))
         self.obs_layouts = locomotion_obs_layouts(self.obs_cfg, self.num_actions, len(self.sim.foot_names))
         self.policy_layout = self.obs_layouts.policy
         self._init_buffers()
@@ -485,7 +485,7 @@ class LeggedLocomotion(VecEnv):
         if self.history is not None:
             self.history.push(policy)
             obs["history"] = self.history.flat.clone()
-        if groups.privileged is not None:
+        if groups.privileged is not None and self._privileged_scales is not None:
             obs["privileged"] = groups.privileged.assemble(terms, self._privileged_scales).clamp(-clip, clip)
         self._obs = obs
 
