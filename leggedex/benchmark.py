@@ -39,7 +39,7 @@ def raw_batch_runner(n: int, motor: bool, threads: int, targets: str, reset_ever
     rng = np.random.default_rng(0)
     kp, kd = 20.0, 0.5
     lim = model.actuator_forcerange[:, 1].copy()
-    state = {"step": 0, "tgt": joint_targets(targets, home, n, rng)}
+    state: dict[str, Any] = {"step": 0, "tgt": joint_targets(targets, home, n, rng)}
 
     def policy_step() -> None:
         if state["step"] % 10 == 0:  # new targets at 5 Hz
@@ -98,7 +98,7 @@ def interleaved(
     return steps[0] * n / spent[0], steps[1] * n / spent[1]
 
 
-def timed(step: Callable[[], None], device: torch.device, seconds: float, warmup: int) -> int:
+def timed(step: Callable[[], None], device: torch.device, seconds: float, warmup: int) -> float:
     """Policy steps per second of ``step`` over about ``seconds`` after ``warmup`` unmeasured steps."""
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     for _ in range(warmup):

@@ -13,6 +13,7 @@ takes ``teacher_actions`` as well, and ``distillation_mini_batches`` slices the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import torch
 
@@ -36,7 +37,8 @@ class RolloutStorageTS(RolloutStorage):
         super().__init__(num_envs, num_steps, obs_sizes, num_actions, device)
         self.teacher_actions = torch.zeros_like(self.actions)
 
-    def add(self, *, teacher_actions: torch.Tensor | None = None, **transition: torch.Tensor) -> None:
+    # keyword-only extension of the base signature (callers name every field), so mypy's positional check is moot
+    def add(self, *, teacher_actions: torch.Tensor | None = None, **transition: Any) -> None:  # type: ignore[override]
         """``RolloutStorage.add``, plus the frozen teacher's label of the step in the distillation phase."""
         if teacher_actions is not None and not self.is_full:
             self.teacher_actions[self.step].copy_(teacher_actions)
