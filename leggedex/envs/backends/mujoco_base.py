@@ -8,6 +8,7 @@ actuator_force, world first), ``set_dof_targets``, ``step``, ``_write_reset``, `
 
 from __future__ import annotations
 
+import logging
 from abc import abstractmethod
 from collections.abc import Callable
 from typing import NamedTuple
@@ -36,6 +37,16 @@ class StateArrays(NamedTuple):
 
 _RANDOMIZED = ("friction", "added_base_mass", "com_offset", "kp_scale", "kd_scale")
 
+_log = logging.getLogger("leggedex.simulator")
+
+
+def route_mujoco_warnings() -> None:
+    """Send MuJoCo's warnings (an unstable world, a full contact buffer) to the ``leggedex.simulator`` logger
+    instead of a MUJOCO_LOG.TXT in the working directory; the backends count them as ``sim_failures`` anyway. A
+    handler the user installed is kept."""
+    if mujoco.get_mju_user_warning() is None:
+        mujoco.set_mju_user_warning(lambda message: _log.warning("MuJoCo: %s", message))
+
 
 class MujocoBackend(SimBackend):
     """Base of the backends that simulate a model prepared by ``mjcf.build_model``."""
@@ -46,6 +57,7 @@ class MujocoBackend(SimBackend):
             raise ValueError(f"num_envs must be a positive integer, got {num_envs!r}")
         if isinstance(substeps, bool) or not isinstance(substeps, (int, np.integer)) or substeps <= 0:
             raise ValueError(f"substeps must be a positive integer, got {substeps!r}")
+        route_mujoco_warnings()
         self.robot = robot or GO2
         self._num_envs = int(num_envs)
         self._substeps = int(substeps)
@@ -62,10 +74,9 @@ class MujocoBackend(SimBackend):
         self._t_range = tensor(idx.dof_range)
         self._t_kp = torch.full((self.num_dofs,), float(self.robot.kp), device=dev)
         self._t_kd = torch.full((self.num_dofs,), float(self.robot.kd), device=dev)
-        self._home_qpos = tensor(m.key_qpos[idx.home_key])
-        self._home_qpos64 = torch.as_tensor(m.key_qpos[idx.home_key], dtype=torch.float64, device=dev)
+        self._home_qpos = tensor(m.key_qpos[idx.home_key], torch.float64)  # resets are assembled in float64
         self._base_mass = float(m.body_mass[idx.base_body])
-        self._base_ipos = tensor(m.body_ipos[idx.base_body])
+        self._base_ipos = m.body_ipos[idx.base_body].copy()  # float64, the CoM that com_offset shifts
         self._i_qpos = tensor(idx.qpos_adr, torch.long)
         self._i_dof = tensor(idx.dof_adr, torch.long)
         self._i_foot_force = tensor(idx.foot_force.reshape(-1), torch.long)
@@ -308,7 +319,7 @@ class MujocoBackend(SimBackend):
         if bool((norm < 1e-6).any()):
             raise ValueError("root_quat must be non-zero quaternions")
         quat = quat / norm
-        qpos = self._home_qpos64.expand(n, -1).clone()
+        qpos = self._home_qpos.expand(n, -1).clone()
         qpos[:, 0:3] = pos
         qpos[:, 3:7] = quat
         qpos[:, self._i_qpos] = jpos

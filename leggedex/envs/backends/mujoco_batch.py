@@ -97,7 +97,6 @@ class MujocoBatchBackend(MujocoBackend):
         self._kd_w = np.full((n, self.num_dofs), float(self.robot.kd))
         self._torque_np = np.asarray(self.robot.torque_limits)
         self._error = np.zeros(n, dtype=bool)
-        self._base_ipos_np = m.body_ipos[self.index.base_body].copy()
         self._snapshot: StateArrays | None = None  # float32 copies of the batch arrays, until the state changes
 
     @staticmethod
@@ -178,7 +177,7 @@ class MujocoBatchBackend(MujocoBackend):
         if "added_base_mass" in v:
             self.batch.expand("body_mass")[sorted_ids, idx.base_body] = self._base_mass + v["added_base_mass"]
         if "com_offset" in v:
-            self.batch.expand("body_ipos")[sorted_ids, idx.base_body] = self._base_ipos_np + v["com_offset"]
+            self.batch.expand("body_ipos")[sorted_ids, idx.base_body] = self._base_ipos + v["com_offset"]
         if "kp_scale" in v:
             self._kp_w[sorted_ids] = self.robot.kp * v["kp_scale"]
             if self._actuation == "position":

@@ -115,7 +115,7 @@ class MujocoWarpBackend(MujocoBackend):
         self._view = {name: view(getattr(self.d, name)) for name in _STATE_FIELDS + _DERIVED_FIELDS}
         self._overflow = view(self.d.overflow)
         self._model_view = {name: view(getattr(self.m, name)) for name in _BATCHED_FIELDS[:5]}
-        self._base_ipos_t = self._model_view["body_ipos"][0, self.index.base_body].clone()
+        self._base_ipos_t = torch.as_tensor(self._base_ipos, dtype=torch.float32, device=self._device)
         self._error = torch.zeros(n, dtype=torch.bool, device=self._device)
         self._default_ctrl = self._t_default.expand(n, -1)
         self._graphs: dict[str, Any] = {}  # name -> wp.Graph

@@ -334,7 +334,8 @@ def _poison(backend: SimBackend, world: int) -> None:
         backend._view["qpos"][world, 8] = float("nan")
 
 
-def test_nan_world_reported_and_reset(backend: SimBackend) -> None:
+def test_nan_world_reported_and_reset(backend: SimBackend, tmp_path, monkeypatch, caplog) -> None:
+    monkeypatch.chdir(tmp_path)  # where MuJoCo would write MUJOCO_LOG.TXT without leggedex's warning handler
     backend.set_dof_targets(backend.default_dof_pos.repeat(N, 1))
     backend.step()
     _poison(backend, 2)
@@ -350,6 +351,9 @@ def test_nan_world_reported_and_reset(backend: SimBackend) -> None:
         backend.step()
     assert not backend.sim_failures().any()
     assert torch.isfinite(backend.root_pos).all()
+    assert not (tmp_path / "MUJOCO_LOG.TXT").exists()
+    if isinstance(backend, MujocoBatchBackend):  # MuJoCo's warning reaches the log instead
+        assert any("unstable" in record.getMessage() for record in caplog.records)
 
 
 def test_the_robot_lands_on_the_heightfield(make) -> None:
