@@ -142,8 +142,9 @@ class LeggedLocomotion(VecEnv):
     def _init_observation_buffers(self) -> None:
         groups, dev, cfg = self.obs_layouts, self.device, self.obs_cfg
         if {"thigh_contact", "calf_contact"} & groups.term_names and None in self.leg_body_ids.values():
-            raise ValueError(f"contact observations need '<leg>_thigh' and '<leg>_calf' contact bodies for the feet "
-                             f"{self.sim.foot_names}; the model has {self.sim.contact_body_names}")
+            raise ValueError(f"thigh and calf contact observations need the robot description's leg_bodies 'thigh' "
+                             f"and 'calf' (one contact body per foot of {self.sim.foot_names}); robot "
+                             f"{self.robot.name!r} has {sorted(self.robot.leg_bodies)}")
         self._term_functions = self._term_function_table()
         self._critic_scales = groups.critic_frame.scale_vector(dev)
         self._privileged_scales = groups.privileged.scale_vector(dev) if groups.privileged is not None else None
