@@ -2,7 +2,7 @@
 
 from leggedex.envs.locomotion.config import (
     CommandsConfig,
-    DomainRandomization,
+    EventConfig,
     ObservationConfig,
     RewardConfig,
     TerminationConfig,
@@ -11,7 +11,7 @@ from leggedex.envs.locomotion.env import LeggedLocomotion
 
 __all__ = [
     "CommandsConfig",
-    "DomainRandomization",
+    "EventConfig",
     "LeggedLocomotion",
     "ObservationConfig",
     "RewardConfig",

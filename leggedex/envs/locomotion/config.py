@@ -1,15 +1,19 @@
 """Configuration groups of the locomotion task, as dataclasses (each field is a config key).
 
 In a config: ``data.env.init_args.commands.lin_vel_x: [-1.0, 1.0]``; on the command line:
-``--data.env.init_args.rewards.scales '{tracking_lin_vel: 1.5}'``.
+``--data.env.init_args.rewards.terms '{tracking_lin_vel: {weight: 1.5, sigma: 0.25}, ...}'``. The term tables
+(``rewards``, ``events``, ``terminations``) name small functions with their parameters beside their weight or switch.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 
-def check_range(name: str, bounds: tuple[float, float] | list[float], low: float | None = None) -> None:
+def check_range(name: str, bounds: Sequence[float], low: float | None = None) -> None:
     if len(bounds) != 2 or bounds[0] > bounds[1]:
         raise ValueError(f"{name} must be [min, max] with min <= max, got {list(bounds)}")
     if low is not None and bounds[0] < low:
@@ -86,62 +90,50 @@ class ObservationConfig:
 
 @dataclass
 class RewardConfig:
-    """Reward term scales (per second; multiplied by the policy dt) and term parameters."""
+    """Reward terms by name (``rewards.py``): a weight per second (multiplied by the policy dt), or the weight beside
+    the term's parameters. A weight of 0 switches a term off; the table given is the whole table."""
 
-    scales: dict[str, float] = field(default_factory=lambda: {
-        "tracking_lin_vel": 1.0,
-        "tracking_ang_vel": 0.5,
+    terms: dict[str, float | dict[str, float]] = field(default_factory=lambda: {
+        "tracking_lin_vel": {"weight": 1.0, "sigma": 0.25},
+        "tracking_ang_vel": {"weight": 0.5, "sigma": 0.25},
         "lin_vel_z": -2.0,
         "ang_vel_xy": -0.05,
         "orientation": -1.0,
-        "base_height": -10.0,
+        "base_height": {"weight": -10.0, "target": 0.30},
         "dof_power": -2e-4,
         "dof_acc": -2.5e-7,
         "action_rate": -0.01,
         "collision": -1.0,
-        "dof_pos_limits": -10.0,
-        "feet_air_time": 1.0,
-        "foot_clearance": 0.0,
+        "dof_pos_limits": {"weight": -10.0, "soft_limit": 0.9},
+        "feet_air_time": {"weight": 1.0, "target": 0.5},
+        "foot_clearance": {"weight": 0.0, "target": 0.08},
         "hip_pos": -0.1,
         "dof_pos_stand_still": -0.5,
     })
-    tracking_sigma: float = 0.25
-    base_height_target: float = 0.30
-    foot_clearance_target: float = 0.08
-    feet_air_time_target: float = 0.5
-    soft_dof_pos_limit: float = 0.9
-    only_positive_rewards: bool = True
+    only_positive_rewards: bool = True  # clip the step's total at 0 (the termination term is added after)
 
 
 @dataclass
-class DomainRandomization:
-    """Per-world physical parameters drawn at start (and at every reset if ``on_reset``)."""
+class EventConfig:
+    """Events by name (``events.py``), in the order they run: reset sampling of joints and base, physics
+    randomization (``mode: [startup, reset]`` draws again at every reset), pushes every ``interval_s``. An entry
+    holds the term's parameters (and optionally ``mode``); null switches a term off."""
 
-    friction: tuple[float, float] | None = (0.5, 1.25)
-    added_base_mass: tuple[float, float] | None = (-1.0, 1.0)
-    com_offset: tuple[float, float] | None = (-0.02, 0.02)
-    kp_scale: tuple[float, float] | None = (0.9, 1.1)
-    kd_scale: tuple[float, float] | None = (0.9, 1.1)
-    on_reset: bool = False
-    push_interval_s: float | None = 8.0
-    max_push_vel: float = 0.5
-
-    def validate(self) -> None:
-        for name, low in (("friction", 1e-6), ("kp_scale", 1e-6), ("kd_scale", 1e-6), ("added_base_mass", None),
-                          ("com_offset", None)):
-            bounds = getattr(self, name)
-            if bounds is not None:
-                check_range(f"domain_rand.{name}", bounds, low)
-        if self.push_interval_s is not None and self.push_interval_s <= 0:
-            raise ValueError(f"domain_rand.push_interval_s must be positive or null, got {self.push_interval_s}")
-        if self.max_push_vel < 0:
-            raise ValueError(f"domain_rand.max_push_vel must be >= 0, got {self.max_push_vel}")
+    terms: dict[str, dict[str, Any] | None] = field(default_factory=lambda: {
+        "reset_joints": {"position_scale": [0.5, 1.5], "soft_limit": 0.9},
+        "reset_base": {"max_yaw": math.pi, "max_velocity": 0.2, "height_offset": 0.02},
+        "physics": {"friction": [0.5, 1.25], "added_base_mass": [-1.0, 1.0], "com_offset": [-0.02, 0.02],
+                    "kp_scale": [0.9, 1.1], "kd_scale": [0.9, 1.1]},
+        "push": {"interval_s": 8.0, "max_vel": 0.5},
+    })
 
 
 @dataclass
 class TerminationConfig:
-    """An episode fails when a listed body touches the ground or the base tilts past ``max_tilt_rad``."""
+    """Termination terms by name (``terminations.py``) with their parameters; null switches a term off."""
 
-    contact_bodies: tuple[str, ...] = ("base",)
-    max_tilt_rad: float = 1.0
-    min_base_height: float = 0.12
+    terms: dict[str, dict[str, Any] | None] = field(default_factory=lambda: {
+        "illegal_contact": {"bodies": ["base"]},
+        "bad_orientation": {"max_tilt_rad": 1.0},
+        "base_too_low": {"min_height": 0.12},
+    })

@@ -1,8 +1,10 @@
 """Velocity-tracking locomotion for a legged robot, written once in torch over a ``SimBackend``.
 
-Per policy step: actions -> joint targets ``default + action_scale * action`` -> ``backend.step()`` (PD inside)
--> state read once -> commands, pushes, terminations, rewards (named terms, see ``rewards.py``) -> terrain
-curriculum and resets of finished envs -> observations. The simulator is behind ``SimBackend`` (MuJoCo batch on
+The env orchestrates; what the task computes is in tables of small named terms selected and parametrized by config:
+``observations.py``, ``rewards.py``, ``terminations.py``, ``events.py`` (randomization, pushes, reset sampling),
+``curricula.py`` and ``commands.py``. Per policy step: actions -> joint targets ``default + action_scale * action``
+-> ``backend.step()`` (PD inside) -> state read once -> commands, interval events (pushes), terminations, rewards
+-> curricula and resets of finished envs -> observations. The simulator is behind ``SimBackend`` (MuJoCo batch on
 CPU by default); the ground is a plane or a curriculum heightfield (``ground.py``), whose heights the task reads
 from the height grid in torch (no ray casts).
 
@@ -14,7 +16,6 @@ Heights (base height, foot clearance, scans) are measured from the ground under 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -29,14 +30,18 @@ from leggedex.envs.history import ObsHistory
 from leggedex.envs.locomotion.commands import VelocityCommands
 from leggedex.envs.locomotion.config import (
     CommandsConfig,
-    DomainRandomization,
+    EventConfig,
     ObservationConfig,
     RewardConfig,
     TerminationConfig,
 )
+from leggedex.envs.locomotion.curricula import CommandCurriculum, terrain_levels
+from leggedex.envs.locomotion.events import ResetState, bind_events
 from leggedex.envs.locomotion.ground import CurriculumTerrain, FlatGround
 from leggedex.envs.locomotion.obs_layouts import locomotion_obs_layouts
-from leggedex.envs.locomotion.rewards import REWARD_TERMS
+from leggedex.envs.locomotion.observations import OBSERVATIONS
+from leggedex.envs.locomotion.rewards import bind_rewards
+from leggedex.envs.locomotion.terminations import bind_terminations
 from leggedex.envs.reward_sums import EpisodeRewardSums
 from leggedex.envs.terrain import TerrainConfig, generate_terrain
 from leggedex.envs.vec_env import Obs, VecEnv
@@ -53,7 +58,8 @@ class LeggedLocomotion(VecEnv):
         robot: the robot description (``leggedex.robots``); None is the Go2. Its ``joints`` are the action order.
         episode_length_s, decimation: episode limit and physics steps per policy step (sim dt from the model).
         action_scale, clip_actions: joint target = default + action_scale * clip(action).
-        commands, observations, rewards, domain_rand, terminations: the config groups (``config.py``).
+        commands, observations, rewards, events, terminations: the config groups (``config.py``); rewards,
+            events and terminations are tables of named terms with their parameters.
         terrain: a curriculum heightfield (``leggedex.envs.terrain.TerrainConfig``); None for flat ground.
         random_initial_episode_length: spread the first resets over the episode (legged_gym's trick).
     """
@@ -73,7 +79,7 @@ class LeggedLocomotion(VecEnv):
         commands: CommandsConfig = CommandsConfig(),  # noqa: B008 (read-only defaults, shown by --print_config)
         observations: ObservationConfig = ObservationConfig(),  # noqa: B008 (read-only defaults, shown by --print_config)
         rewards: RewardConfig = RewardConfig(),  # noqa: B008 (read-only defaults, shown by --print_config)
-        domain_rand: DomainRandomization = DomainRandomization(),  # noqa: B008 (read-only defaults, shown by --print_config)
+        events: EventConfig = EventConfig(),  # noqa: B008 (read-only defaults, shown by --print_config)
         terminations: TerminationConfig = TerminationConfig(),  # noqa: B008 (read-only defaults, shown by --print_config)
         terrain: TerrainConfig | None = None,
         random_initial_episode_length: bool = True,
@@ -81,13 +87,8 @@ class LeggedLocomotion(VecEnv):
         self.command_cfg = commands or CommandsConfig()
         self.obs_cfg = observations or ObservationConfig()
         self.reward_cfg = rewards or RewardConfig()
-        self.dr_cfg = domain_rand or DomainRandomization()
-        self.term_cfg = terminations or TerminationConfig()
-        self.dr_cfg.validate()
-        unknown = set(self.reward_cfg.scales) - set(REWARD_TERMS)
-        if unknown:
-            raise ValueError(f"unknown reward term(s) {sorted(unknown)} in rewards.scales; "
-                             f"known: {sorted(REWARD_TERMS)}")
+        self.event_cfg = events or EventConfig()
+        self.termination_cfg = terminations or TerminationConfig()
         self.robot = robot or GO2
         terrain_grid = generate_terrain(terrain) if terrain is not None else None
         self.sim: SimBackend = make_backend(backend, num_envs, self.robot, terrain_grid, decimation)
@@ -106,12 +107,20 @@ class LeggedLocomotion(VecEnv):
         self._init_buffers()
         self._init_indices()
         self.commands = VelocityCommands(self.command_cfg, num_envs, self.device, self.generator)
-        self.reward_terms = {name: scale for name, scale in self.reward_cfg.scales.items() if scale != 0.0}
-        self.episode_sums = EpisodeRewardSums(self.reward_terms, num_envs, self.device)
+        self.command_curriculum = CommandCurriculum(self.commands, self.max_episode_length)
+        self.rewards = bind_rewards(self.reward_cfg.terms, self)
+        self.reward_weights = {name: weight for name, (_, weight) in self.rewards.items()}
+        self.terminations = bind_terminations(self.termination_cfg.terms, self)
+        self.events = bind_events(self.event_cfg.terms, self)
+        self.observation_terms = {name: OBSERVATIONS.bind(name, term.params, self)
+                                  for name, term in self.obs_layouts.terms.items()}
+        self.episode_sums = EpisodeRewardSums(self.reward_weights, num_envs, self.device)
+        self.event_countdown = {event.term.name: torch.zeros(num_envs, dtype=torch.long, device=self.device)
+                                for event in self.events if "interval" in event.modes}
         self._init_observation_buffers()
         self.sim_failure_count = torch.zeros((), device=self.device)  # failed worlds this step (no host sync)
         self._evaluating = False
-        self._randomize_physics(torch.arange(num_envs, device=self.device))
+        self._run_events("startup", torch.arange(num_envs, device=self.device))
 
     # ------------------------------------------------------------------------------------------------ setup
     def _init_buffers(self) -> None:
@@ -125,27 +134,17 @@ class LeggedLocomotion(VecEnv):
         self.feet_air_time = torch.zeros(n, num_feet, device=dev)
         self.last_foot_contact = torch.zeros(n, num_feet, dtype=torch.bool, device=dev)
         self.last_foot_pos = torch.zeros(n, num_feet, 3, device=dev)
-        self.push_countdown = torch.zeros(n, dtype=torch.long, device=dev)
         self.push_vel = torch.zeros(n, 2, device=dev)
         self.terminated = torch.zeros(n, dtype=torch.bool, device=dev)
         self.time_outs = torch.zeros(n, dtype=torch.bool, device=dev)
-        self.common_step_counter = 0
-        self.curriculum_tracking = torch.zeros(2)  # sum of ended episodes' tracking fractions, their count
         self.default_dof_pos = self.sim.default_dof_pos.to(dev)
-        limits = self.sim.dof_pos_limits.to(dev)
-        middle, half = limits.mean(dim=1), (limits[:, 1] - limits[:, 0]) / 2 * self.reward_cfg.soft_dof_pos_limit
-        self.soft_dof_pos_limits = torch.stack([middle - half, middle + half], dim=1)
+        self.dof_pos_limits = self.sim.dof_pos_limits.to(dev)
         self.foot_radius = self.robot.foot_radius
         self._unit_x = torch.zeros(n, 3, device=dev)
         self._unit_x[:, 0] = 1.0
 
     def _init_observation_buffers(self) -> None:
         groups, dev, cfg = self.obs_layouts, self.device, self.obs_cfg
-        if {"thigh_contact", "calf_contact"} & groups.term_names and None in self.leg_body_ids.values():
-            raise ValueError(f"thigh and calf contact observations need the robot description's leg_bodies 'thigh' "
-                             f"and 'calf' (one contact body per foot of {self.sim.foot_names}); robot "
-                             f"{self.robot.name!r} has {sorted(self.robot.leg_bodies)}")
-        self._term_functions = self._term_function_table()
         self._critic_scales = groups.critic_frame.scale_vector(dev)
         self._privileged_scales = groups.privileged.scale_vector(dev) if groups.privileged is not None else None
         self._noise = groups.policy.noise_vector(dev, cfg.noise_level)
@@ -153,21 +152,10 @@ class LeggedLocomotion(VecEnv):
                         if groups.history_length > 0 else None)
         self.critic_history = ObsHistory(self.num_envs, groups.critic_frames, groups.critic_frame.size, dev)
         self._obs: Obs = {name: torch.zeros(self.num_envs, size, device=dev) for name, size in groups.sizes.items()}
-        nx, ny = cfg.height_scan_points
-        xs = (torch.arange(nx, device=dev) - (nx - 1) / 2) * cfg.height_scan_spacing
-        ys = (torch.arange(ny, device=dev) - (ny - 1) / 2) * cfg.height_scan_spacing
-        self._scan_points = torch.stack(torch.meshgrid(xs, ys, indexing="ij"), dim=-1).reshape(-1, 2)
-        offsets = torch.tensor([-1.0, 0.0, 1.0], device=dev) * cfg.foot_scan_spacing
-        self._foot_scan_offsets = torch.stack(torch.meshgrid(offsets, offsets, indexing="ij"), dim=-1).reshape(-1, 2)
 
     def _init_indices(self) -> None:
-        names = self.sim.contact_body_names
-        missing = [b for b in self.term_cfg.contact_bodies if b not in names]
-        if missing:
-            raise ValueError(f"terminations.contact_bodies {missing} are not contact bodies of the model: {names}")
-        dev = self.device
-        self.termination_body_ids = torch.tensor([names.index(b) for b in self.term_cfg.contact_bodies], device=dev)
-        robot = self.robot
+        """Robot-description bodies and joints as indices (contact bodies, hips)."""
+        names, dev, robot = self.sim.contact_body_names, self.device, self.robot
         # the legs' contact bodies (thighs, calves) are penalized by the collision reward
         legs = sorted({names.index(b) for bodies in robot.leg_bodies.values() for b in bodies})
         self.penalized_body_ids = torch.tensor(legs, dtype=torch.long, device=dev)
@@ -196,23 +184,25 @@ class LeggedLocomotion(VecEnv):
         self.last_last_actions.copy_(self.last_actions)
         self.last_actions.copy_(self.actions)
         self.actions.copy_(actions.to(self.device).clamp(-self.clip_actions, self.clip_actions))
-        self.sim.set_dof_targets(self.default_dof_pos + self.action_scale * self.actions)
+        self.sim.set_dof_targets(self.joint_targets())
         self.sim.step()
         self.episode_length_buf += 1
         self._read_state()
         self._update_feet()
         self._update_commands()
-        self._push_robots()
+        if not self._evaluating:
+            self._run_interval_events()
         self._check_termination()
         rewards = self._compute_rewards()
         dones = self.terminated | self.time_outs
         extras: dict[str, Any] = {"time_outs": self.time_outs.clone()}
         done_ids = dones.nonzero(as_tuple=False).squeeze(-1)
         if done_ids.numel() > 0:
-            self._update_terrain_curriculum(done_ids)
+            if not self._evaluating:
+                terrain_levels(self, done_ids)
             extras["episode"] = self._episode_statistics(done_ids)
             self._reset_envs(done_ids)
-        self._update_command_curriculum()
+        self.command_curriculum.step()
         self.last_dof_vel.copy_(self.dof_vel)
         self.last_foot_pos.copy_(self.foot_pos)
         self._observe()
@@ -253,73 +243,63 @@ class LeggedLocomotion(VecEnv):
         self.commands.resample(ids)
         self.commands.update_heading(self.base_heading)
 
-    def _push_robots(self) -> None:
-        cfg = self.dr_cfg
-        if cfg.push_interval_s is None or cfg.max_push_vel == 0 or self._evaluating:
-            return
-        self.push_countdown -= 1
-        ids = (self.push_countdown <= 0).nonzero(as_tuple=False).squeeze(-1)
-        if ids.numel() == 0:
-            return
-        self.push_countdown[ids] = int(round(cfg.push_interval_s / self.step_dt))
-        n = ids.numel()
-        lin_vel = quat_rotate(self.base_quat[ids], self.base_lin_vel[ids])
-        lin_vel[:, :2] = (torch.rand(n, 2, device=self.device, generator=self.generator) * 2 - 1) * cfg.max_push_vel
-        self.push_vel[ids] = lin_vel[:, :2]
-        ang_vel = quat_rotate(self.base_quat[ids], self.base_ang_vel[ids])
-        self.sim.reset(ids, self.base_pos[ids], self.base_quat[ids], lin_vel, ang_vel, self.dof_pos[ids],
-                       self.dof_vel[ids])
-        self.sim.set_dof_targets(self.default_dof_pos + self.action_scale * self.actions)  # reset cleared them
-        self._read_state()
+    def joint_targets(self) -> torch.Tensor:
+        """The PD position targets of the current actions."""
+        return self.default_dof_pos + self.action_scale * self.actions
+
+    def _run_events(self, mode: str, ids: torch.Tensor, reset: ResetState | None = None) -> None:
+        for event in self.events:
+            if mode in event.modes:
+                event.term(self, ids, reset)
+
+    def _run_interval_events(self) -> None:
+        """Each interval event runs for the envs whose countdown ran out, then restarts their countdown."""
+        pushed = False
+        for event in self.events:
+            if "interval" not in event.modes:
+                continue
+            countdown = self.event_countdown[event.term.name]
+            countdown -= 1
+            ids = (countdown <= 0).nonzero(as_tuple=False).squeeze(-1)
+            if ids.numel() > 0:
+                countdown[ids] = event.interval_steps
+                event.term(self, ids, None)
+                pushed = True
+        if pushed:
+            self._read_state()
 
     def _check_termination(self) -> None:
-        cfg = self.term_cfg
-        contact = self.body_contact[:, self.termination_body_ids].any(dim=1)
-        tilted = self.projected_gravity[:, 2] > -math.cos(cfg.max_tilt_rad)
-        low = self.base_height < cfg.min_base_height
         failed = self.sim.sim_failures()
         self.sim_failure_count = failed.sum().float()
-        self.terminated = contact | tilted | low | failed
+        terminated = failed.clone()
+        for term in self.terminations:
+            terminated |= term(self)
+        self.terminated = terminated
         out_of_bounds = self.ground.out_of_bounds(self.base_pos[:, :2])  # not a failure: the terrain ended
         self.time_outs = ((self.episode_length_buf >= self.max_episode_length) | out_of_bounds) & ~self.terminated
 
-    def _update_command_curriculum(self) -> None:
-        """Once per episode length, on the mean tracking of every episode that ended meanwhile (legged_gym's
-        cadence): a decision on the few envs that end in one step would widen the range on noise."""
-        self.common_step_counter += 1
-        if self.common_step_counter % self.max_episode_length != 0:
-            return
-        total, count = self.curriculum_tracking.tolist()
-        if count > 0:
-            self.commands.update_curriculum(total / count)
-        self.curriculum_tracking.zero_()
-
-    def _update_terrain_curriculum(self, ids: torch.Tensor) -> None:
-        if not self.ground.curriculum or self._evaluating:
-            return
-        walked = (self.base_pos[ids, :2] - self.ground.spawn_origins(ids)[:, :2]).norm(dim=1)
-        commanded = self.commands.command[ids, :2].norm(dim=1) * self.max_episode_length * self.step_dt
-        self.ground.update_curriculum(ids, walked, commanded, self.generator)
-
     def _compute_rewards(self) -> torch.Tensor:
         total = torch.zeros(self.num_envs, device=self.device)
-        for name, scale in self.reward_terms.items():
-            value = REWARD_TERMS[name](self) * (scale * self.step_dt)
-            if name != "termination":
+        termination = None
+        for name, (term, weight) in self.rewards.items():
+            value = term(self) * (weight * self.step_dt)
+            if name == "termination":
+                termination = value
+            else:
                 total += value
             self.episode_sums.add(name, value)
         if self.reward_cfg.only_positive_rewards:
             total.clamp_(min=0.0)
-        if "termination" in self.reward_terms:  # added after clipping, as in legged_gym
-            total += REWARD_TERMS["termination"](self) * (self.reward_terms["termination"] * self.step_dt)
+        if termination is not None:  # added after clipping, as in legged_gym
+            total += termination
         return total
 
     def _episode_statistics(self, ids: torch.Tensor) -> dict[str, torch.Tensor]:
         episode_s = self.max_episode_length * self.step_dt
         stats = self.episode_sums.per_second(ids, episode_s)
-        if "tracking_lin_vel" in self.episode_sums and self.command_cfg.curriculum and not self._evaluating:
-            fraction = self.episode_sums["tracking_lin_vel"][ids] / episode_s / self.reward_terms["tracking_lin_vel"]
-            self.curriculum_tracking += torch.tensor([float(fraction.sum()), float(ids.numel())])
+        if "tracking_lin_vel" in self.episode_sums and self.command_curriculum.active and not self._evaluating:
+            weight = self.reward_weights["tracking_lin_vel"]
+            self.command_curriculum.gather(self.episode_sums["tracking_lin_vel"][ids] / episode_s / weight)
         stats["max_command_x"] = torch.tensor(float(self.commands.lin_vel_x[1]))
         stats["sim_failures"] = self.sim_failure_count.clone()
         if isinstance(self.ground, CurriculumTerrain):
@@ -328,23 +308,10 @@ class LeggedLocomotion(VecEnv):
 
     # --------------------------------------------------------------------------------------------- resets
     def _reset_envs(self, ids: torch.Tensor) -> None:
-        n = ids.numel()
-        gen, dev = self.generator, self.device
-        dof_pos = self.default_dof_pos * (0.5 + torch.rand(n, self.num_actions, device=dev, generator=gen))
-        dof_pos = torch.maximum(torch.minimum(dof_pos, self.soft_dof_pos_limits[:, 1]), self.soft_dof_pos_limits[:, 0])
-        yaw = (torch.rand(n, device=dev, generator=gen) * 2 - 1) * math.pi
-        quat = torch.zeros(n, 4, device=dev)
-        quat[:, 0] = torch.cos(yaw / 2)
-        quat[:, 3] = torch.sin(yaw / 2)
-        root_pos = self.ground.spawn_origins(ids).clone()
-        if self.ground.spawn_radius > 0:
-            root_pos[:, :2] += (torch.rand(n, 2, device=dev, generator=gen) * 2 - 1) * self.ground.spawn_radius
-        root_pos[:, 2] += self.sim.home_base_height + 0.02
-        lin_vel = (torch.rand(n, 3, device=dev, generator=gen) * 2 - 1) * 0.2
-        ang_vel = (torch.rand(n, 3, device=dev, generator=gen) * 2 - 1) * 0.2
-        self.sim.reset(ids, root_pos, quat, lin_vel, ang_vel, dof_pos, torch.zeros(n, self.num_actions, device=dev))
-        if self.dr_cfg.on_reset:
-            self._randomize_physics(ids)
+        reset = ResetState.home(self, ids)
+        self._run_events("reset", ids, reset)
+        reset.root_pos[:, 2] += reset.height
+        self.sim.reset(ids, reset.root_pos, reset.quat, reset.lin_vel, reset.ang_vel, reset.dof_pos, reset.dof_vel)
         self.commands.resample(ids)
         for buffer in (self.actions, self.last_actions, self.last_last_actions, self.last_dof_vel, self.feet_air_time,
                        self.push_vel):
@@ -354,29 +321,12 @@ class LeggedLocomotion(VecEnv):
                 history.reset(ids)
         self.last_foot_contact[ids] = False
         self.episode_length_buf[ids] = 0
-        if self.dr_cfg.push_interval_s is not None:
-            self.push_countdown[ids] = int(round(self.dr_cfg.push_interval_s / self.step_dt))
+        for event in self.events:
+            if "interval" in event.modes:
+                self.event_countdown[event.term.name][ids] = event.interval_steps
         self.episode_sums.reset(ids)
         self._read_state()
         self.last_foot_pos[ids] = self.foot_pos[ids]
-
-    def _randomize_physics(self, ids: torch.Tensor) -> None:
-        cfg, n, gen, dev = self.dr_cfg, ids.numel(), self.generator, self.device
-
-        def draw(bounds: tuple[float, float] | None, *shape: int) -> torch.Tensor | None:
-            if bounds is None:
-                return None
-            low, high = bounds
-            return low + (high - low) * torch.rand(n, *shape, device=dev, generator=gen)
-
-        self.sim.randomize(
-            ids,
-            friction=draw(cfg.friction),
-            added_base_mass=draw(cfg.added_base_mass),
-            com_offset=draw(cfg.com_offset, 3),
-            kp_scale=draw(cfg.kp_scale, self.num_actions),
-            kd_scale=draw(cfg.kd_scale, self.num_actions),
-        )
 
     def set_evaluation_commands(self, commands: torch.Tensor | None) -> None:
         """Hold ``commands`` (num_envs, 3) with no observation noise and no pushes; None restores training."""
@@ -405,17 +355,7 @@ class LeggedLocomotion(VecEnv):
             "env": f"{type(self).__module__}.{type(self).__qualname__}",
             "observations": plain(self.obs_layouts.describe()),
             "observation_clip": float(self.obs_cfg.clip),
-            "observation_units": {
-                "command": "commanded (lin_vel_x m/s, lin_vel_y m/s, yaw rate rad/s), body frame",
-                "projected_gravity": "unit gravity vector in the base frame",
-                "base_ang_vel": "base angular velocity, rad/s, base frame",
-                "dof_pos": "joint position - default_joint_pos, rad, joint_names order",
-                "dof_vel": "joint velocity, rad/s, joint_names order",
-                "last_action": "the previous action after clipping (zeros after a reset)",
-                "base_lin_vel": "base linear velocity, m/s, base frame (critic and privileged only)",
-                "height_scan": "clip(base z - height_scan_offset - ground z, -1, 1) on a grid around the base, "
-                               "x forward, yaw-aligned (critic only)",
-            },
+            "observation_units": self.obs_layouts.units(),
             "num_actions": int(self.num_actions),
             "joint_names": list(self.sim.dof_names),
             "default_joint_pos": floats(self.default_dof_pos),
@@ -430,52 +370,14 @@ class LeggedLocomotion(VecEnv):
         }
 
     # ------------------------------------------------------------------------------------------ observing
-    def observation_terms(self, names: set[str]) -> dict[str, torch.Tensor]:
+    def observe_terms(self, names: set[str]) -> dict[str, torch.Tensor]:
         """The raw (unscaled) value of every observation term in ``names``."""
-        return {name: self._term_functions[name]() for name in names}
-
-    def _term_function_table(self) -> dict[str, Callable[[], torch.Tensor]]:
-        """How each observation term is computed from the state read this step (built once)."""
-        return {
-            "command": lambda: self.commands.command,
-            "projected_gravity": lambda: self.projected_gravity,
-            "base_ang_vel": lambda: self.base_ang_vel,
-            "dof_pos": lambda: self.dof_pos - self.default_dof_pos,
-            "dof_vel": lambda: self.dof_vel,
-            "last_action": lambda: self.actions,
-            "base_lin_vel": lambda: self.base_lin_vel,
-            "friction": lambda: self.sim.friction.reshape(self.num_envs, 1).to(self.device),
-            "added_base_mass": lambda: self.sim.added_base_mass.reshape(self.num_envs, 1).to(self.device),
-            "com_offset": lambda: self.sim.com_offset.to(self.device),
-            "push_vel": lambda: self.push_vel,
-            "kp_scale": lambda: self.sim.kp_scale.to(self.device) - 1.0,
-            "kd_scale": lambda: self.sim.kd_scale.to(self.device) - 1.0,
-            "thigh_contact": lambda: self.body_contact[:, self.leg_body_ids["thigh"]].float(),
-            "calf_contact": lambda: self.body_contact[:, self.leg_body_ids["calf"]].float(),
-            "foot_contact": lambda: self.foot_contact.float(),
-            "foot_heights": self._foot_heights,
-            "foot_normals": lambda: self.ground.normals(self.foot_pos[:, :, :2]).flatten(1),
-            "height_scan": self._height_scan,
-        }
-
-    def _foot_heights(self) -> torch.Tensor:
-        """Sole height above the ground at 3 x 3 points around each foot, clipped to +-1 m: (n, feet * 9)."""
-        points = self.foot_pos[:, :, None, :2] + self._foot_scan_offsets
-        sole = self.foot_pos[:, :, 2:3] - self.foot_radius
-        return (sole - self.ground.height(points)).clamp(-1.0, 1.0).flatten(1)
-
-    def _height_scan(self) -> torch.Tensor:
-        """clip(base z - offset - ground, -1, 1) on the yaw-aligned grid around the base: (n, points)."""
-        cos, sin = torch.cos(self.base_heading)[:, None], torch.sin(self.base_heading)[:, None]
-        px, py = self._scan_points[:, 0], self._scan_points[:, 1]
-        points = torch.stack([cos * px - sin * py, sin * px + cos * py], dim=-1) + self.base_pos[:, None, :2]
-        ground = self.ground.height(points)
-        return (self.base_pos[:, 2:3] - self.obs_cfg.height_scan_offset - ground).clamp(-1.0, 1.0)
+        return {name: self.observation_terms[name](self) for name in names}
 
     def _observe(self) -> None:
         """Assemble every group once per step (noise drawn here, history frames pushed here)."""
         groups, clip = self.obs_layouts, self.obs_cfg.clip
-        terms = self.observation_terms(groups.term_names)
+        terms = self.observe_terms(groups.term_names)
         critic = groups.critic_frame.assemble(terms, self._critic_scales).clamp(-clip, clip)
         policy = critic[:, : groups.policy.size]
         if self.obs_cfg.add_noise and not self._evaluating:
@@ -501,7 +403,7 @@ class LeggedLocomotion(VecEnv):
 
     # ------------------------------------------------------------------------------------------------ resume
     _BUFFERS = ("actions", "last_actions", "last_last_actions", "last_dof_vel", "feet_air_time", "last_foot_contact",
-                "last_foot_pos", "push_countdown", "push_vel")
+                "last_foot_pos", "push_vel")
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
@@ -509,7 +411,8 @@ class LeggedLocomotion(VecEnv):
         state.update({name: getattr(self, name).clone() for name in self._BUFFERS})
         state["episode_sums"] = self.episode_sums.state_dict()
         state["ground"] = self.ground.state_dict()
-        state["command_curriculum"] = {"step": self.common_step_counter, "tracking": self.curriculum_tracking.clone()}
+        state["command_curriculum"] = self.command_curriculum.state_dict()
+        state["event_countdown"] = {name: countdown.clone() for name, countdown in self.event_countdown.items()}
         state["observations"] = {name: obs.clone() for name, obs in self._obs.items()}
         state["critic_history"] = self.critic_history.state_dict()
         if self.history is not None:
@@ -526,8 +429,11 @@ class LeggedLocomotion(VecEnv):
         self.episode_sums.load_state_dict(state["episode_sums"])
         self.ground.load_state_dict(state["ground"])
         if "command_curriculum" in state:  # absent in checkpoints written before the curriculum cadence
-            self.common_step_counter = int(state["command_curriculum"]["step"])
-            self.curriculum_tracking.copy_(state["command_curriculum"]["tracking"])
+            self.command_curriculum.load_state_dict(state["command_curriculum"])
+        countdowns = state.get("event_countdown", {"push": state.get("push_countdown")})  # older: one push countdown
+        for name, countdown in self.event_countdown.items():
+            if countdowns.get(name) is not None:
+                countdown.copy_(countdowns[name])
         self._obs = {name: obs.clone() for name, obs in state["observations"].items()}
         self.critic_history.load_state_dict(state["critic_history"])
         if self.history is not None:

@@ -20,12 +20,70 @@ With the teacher-student options on (``configs/go2_ts.yaml``) the Go2 groups are
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import torch
+
 from leggedex.envs.locomotion.config import ObservationConfig
-from leggedex.envs.locomotion.observations import ObsLayout, ObsTerm
+from leggedex.envs.locomotion.observations import OBSERVATIONS, unit
+
+
+@dataclass(frozen=True)
+class ObsTerm:
+    """One slice of an observation group: ``scale * value + noise * scale * U(-1, 1)``, where ``value`` is the
+    observation term ``name`` (``observations.py``) computed with ``params``."""
+
+    name: str
+    size: int
+    scale: float | tuple[float, ...] = 1.0
+    noise: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __post_init__(self) -> None:
+        OBSERVATIONS.check(self.name, self.params)
+
+
+@dataclass(frozen=True)
+class ObsLayout:
+    """The ordered terms of one observation group."""
+
+    terms: tuple[ObsTerm, ...]
+
+    @property
+    def size(self) -> int:
+        return sum(term.size for term in self.terms)
+
+    def describe(self) -> list[dict]:
+        """Name, slice, scale and unit of every term, in order (for docs and the deploy contract)."""
+        out, start = [], 0
+        for term in self.terms:
+            out.append({"name": term.name, "start": start, "size": term.size, "scale": term.scale,
+                        "unit": unit(term.name)})
+            start += term.size
+        return out
+
+    def scale_vector(self, device: torch.device) -> torch.Tensor:
+        parts = []
+        for term in self.terms:
+            scale = torch.as_tensor(term.scale, dtype=torch.float32, device=device)
+            parts.append(scale.expand(term.size) if scale.dim() == 0 else scale)
+        return torch.cat(parts)
+
+    def noise_vector(self, device: torch.device, level: float) -> torch.Tensor:
+        noise = torch.cat([torch.full((t.size,), t.noise * level, device=device) for t in self.terms])
+        return noise * self.scale_vector(device)
+
+    def assemble(self, values: dict[str, torch.Tensor], scales: torch.Tensor) -> torch.Tensor:
+        """Concatenate the terms' raw values in layout order and scale them."""
+        parts = []
+        for term in self.terms:
+            value = values[term.name]
+            if value.shape[-1] != term.size:
+                raise ValueError(f"observation term {term.name!r} has size {value.shape[-1]}, layout says {term.size}")
+            parts.append(value)
+        return torch.cat(parts, dim=-1) * scales
 
 
 def physics_terms(num_dofs: int) -> tuple[ObsTerm, ...]:
@@ -69,7 +127,16 @@ class LocomotionObsLayouts:
     @cached_property  # read every step; a frozen dataclass keeps it valid
     def term_names(self) -> set[str]:
         """Every raw quantity some group reads (the env computes only these)."""
-        return {term.name for layout in self.layouts for term in layout.terms}
+        return set(self.terms)
+
+    @cached_property
+    def terms(self) -> dict[str, ObsTerm]:
+        """Every term some group reads, by name (a term read by two groups is computed once)."""
+        return {term.name: term for layout in self.layouts for term in layout.terms}
+
+    def units(self) -> dict[str, str]:
+        """Term -> what its raw value is, for every term of every group."""
+        return {name: unit(name) for name in self.terms}
 
     def term_slices(self) -> dict[str, dict[str, dict[str, Any]]]:
         """Group -> term -> start, size and scale, for the groups that are a single frame of named terms."""
@@ -114,11 +181,12 @@ def locomotion_obs_layouts(cfg: ObservationConfig, num_dofs: int, num_feet: int)
         critic += physics_terms(num_dofs) + contact_terms(num_feet)
     if cfg.height_scan:
         nx, ny = cfg.height_scan_points
-        critic += (ObsTerm("height_scan", nx * ny, cfg.height_scan_scale),)
+        critic += (ObsTerm("height_scan", nx * ny, cfg.height_scan_scale, params={
+            "points": (nx, ny), "spacing": cfg.height_scan_spacing, "offset": cfg.height_scan_offset}),)
     privileged = None
     if cfg.privileged:
         privileged = ObsLayout(physics_terms(num_dofs) + (
-            ObsTerm("foot_heights", 9 * num_feet),
+            ObsTerm("foot_heights", 9 * num_feet, params={"spacing": cfg.foot_scan_spacing}),
             ObsTerm("foot_normals", 3 * num_feet),
             base_lin_vel,
         ) + contact_terms(num_feet))

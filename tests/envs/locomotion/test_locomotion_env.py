@@ -6,10 +6,20 @@ import pytest
 import torch
 
 from leggedex.envs import LeggedLocomotion, ObsSpec
-from leggedex.envs.locomotion import CommandsConfig, DomainRandomization, RewardConfig, TerminationConfig
+from leggedex.envs.locomotion import CommandsConfig, EventConfig, RewardConfig, TerminationConfig
 from leggedex.envs.locomotion.evaluation import evaluate_locomotion
 
 from conftest import one_thread_backend
+
+
+def with_entries(table: dict, **entries) -> dict:
+    """A copy of a term table with some entries replaced."""
+    return {**table, **entries}
+
+
+def physics_with(**ranges) -> EventConfig:
+    terms = EventConfig().terms
+    return EventConfig(with_entries(terms, physics={**terms["physics"], **ranges}))
 
 
 def make_env(num_envs: int = 8, **kwargs) -> LeggedLocomotion:
@@ -49,7 +59,8 @@ def test_step_returns_named_reward_statistics_time_outs_and_resets() -> None:
 
 
 def test_a_robot_that_falls_terminates_without_time_out() -> None:
-    env = make_env(num_envs=2, terminations=TerminationConfig(max_tilt_rad=0.3))
+    env = make_env(num_envs=2, terminations=TerminationConfig(
+        with_entries(TerminationConfig().terms, bad_orientation={"max_tilt_rad": 0.3})))
     with torch.inference_mode():
         env.reset()
         fell = torch.zeros(2, dtype=torch.bool)
@@ -75,11 +86,11 @@ def test_a_simulator_failure_resets_only_that_world_and_is_counted() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"rewards": RewardConfig(scales={"tracking_lin_vell": 1.0})}, "unknown reward term"),
-        ({"domain_rand": DomainRandomization(friction=(0.0, 1.0))}, "domain_rand.friction"),
-        ({"domain_rand": DomainRandomization(kp_scale=(1.2, 0.8))}, "domain_rand.kp_scale"),
+        ({"rewards": RewardConfig({"tracking_lin_vell": 1.0})}, "unknown reward term"),
+        ({"events": physics_with(friction=(0.0, 1.0))}, "events.terms.physics.friction"),
+        ({"events": physics_with(kp_scale=(1.2, 0.8))}, "events.terms.physics.kp_scale"),
         ({"commands": CommandsConfig(lin_vel_x=(1.0, -1.0))}, "commands.lin_vel_x"),
-        ({"terminations": TerminationConfig(contact_bodies=("torso",))}, "torso"),
+        ({"terminations": TerminationConfig({"illegal_contact": {"bodies": ["torso"]}})}, "torso"),
         ({"backend": "isaacgym"}, "unknown backend"),
     ],
 )
@@ -151,8 +162,8 @@ def test_the_env_decides_the_command_curriculum_once_per_episode_length() -> Non
     cfg = CommandsConfig(lin_vel_x=(0.0, 0.0), lin_vel_y=(0.0, 0.0), ang_vel_yaw=(0.0, 0.0), curriculum=True,
                          curriculum_step=0.5, max_lin_vel_x=1.0)
     options = dict(num_envs=16, episode_length_s=0.2, commands=cfg,
-                   domain_rand=DomainRandomization(push_interval_s=None),
-                   rewards=RewardConfig(scales={"tracking_lin_vel": 1.0}))
+                   events=EventConfig(with_entries(EventConfig().terms, push=None)),
+                   rewards=RewardConfig({"tracking_lin_vel": {"weight": 1.0, "sigma": 0.25}}))
     spread = make_env(**options)  # episodes spread over the first 10 steps end a few at a time
     aligned = make_env(**options, random_initial_episode_length=False)  # all end at step 10
     widths = {"spread": [], "aligned": []}
@@ -163,11 +174,11 @@ def test_the_env_decides_the_command_curriculum_once_per_episode_length() -> Non
                 env.step(torch.zeros(16, 12))
                 widths[name].append(list(env.commands.lin_vel_x))
                 if name == "spread" and step == 8:
-                    assert env.curriculum_tracking[1] > 0  # some episodes have ended by now
+                    assert env.command_curriculum.tracking[1] > 0  # some episodes have ended by now
             if name == "spread":
                 assert widths[name][:9] == [[0.0, 0.0]] * 9  # episodes ended, but no decision before step 10
     assert widths["aligned"][:9] == [[0.0, 0.0]] * 9 and widths["aligned"][9] == [-0.5, 0.5]
-    assert aligned.curriculum_tracking.tolist() == [0.0, 0.0]  # the decision consumed what had been gathered
+    assert aligned.command_curriculum.tracking.tolist() == [0.0, 0.0]  # the decision consumed what had been gathered
 
 
 def test_heading_mode_turns_toward_the_commanded_heading() -> None:

@@ -1,0 +1,167 @@
+"""Event terms: what happens to the simulated worlds besides stepping (domain randomization, pushes, reset sampling).
+
+Each term is ``fn(env, ids, reset, **params)`` for the envs ``ids``, run at its ``mode``s:
+
+- ``startup``: once, for every env, when the env is built;
+- ``reset``: whenever episodes start, in table order; ``reset`` is the ``ResetState`` being assembled (which the env
+  then applies once), so a reset term either draws part of the new state or acts on the simulator beside it;
+- ``interval``: every ``interval_s`` seconds of each env's episode (training only, never during evaluation).
+
+Selected in ``events.terms`` with their parameters beside an optional ``mode`` (default: the term's own) and, for
+interval terms, ``interval_s``; null switches a term off. Terms draw from the env's generator, so their order in
+the table is part of what a seed reproduces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from leggedex.envs.backends.base import quat_rotate
+from leggedex.envs.locomotion.config import check_range
+from leggedex.envs.locomotion.rewards import soft_dof_pos_limits
+from leggedex.envs.term_table import BoundTerm, TermTable
+
+if TYPE_CHECKING:
+    from leggedex.envs.locomotion.env import LeggedLocomotion
+
+EVENTS = TermTable("event", "events.terms")
+MODES = ("startup", "reset", "interval")
+Range = Sequence[float] | None
+
+
+@dataclass
+class ResetState:
+    """The state a reset puts into the simulator for ``len(ids)`` envs (world frame, joints in action order)."""
+
+    root_pos: torch.Tensor  # (n, 3) the ground point each env spawns on; the base goes ``height`` above it
+    height: float
+    quat: torch.Tensor  # (n, 4) w, x, y, z
+    lin_vel: torch.Tensor
+    ang_vel: torch.Tensor
+    dof_pos: torch.Tensor
+    dof_vel: torch.Tensor
+
+    @classmethod
+    def home(cls, env: LeggedLocomotion, ids: torch.Tensor) -> ResetState:
+        """Standing still in the home pose, facing +x, at each env's spawn point."""
+        n, dev = ids.numel(), env.device
+        quat = torch.zeros(n, 4, device=dev)
+        quat[:, 0] = 1.0
+        zeros = torch.zeros(n, 3, device=dev)
+        return cls(env.ground.spawn_origins(ids).clone(), env.sim.home_base_height, quat, zeros, zeros.clone(),
+                   env.default_dof_pos.expand(n, -1).clone(), torch.zeros(n, env.num_actions, device=dev))
+
+
+def uniform(env: LeggedLocomotion, bounds: Sequence[float], *shape: int) -> torch.Tensor:
+    low, high = bounds
+    return low + (high - low) * torch.rand(*shape, device=env.device, generator=env.generator)
+
+
+def symmetric(env: LeggedLocomotion, half_width: float, *shape: int) -> torch.Tensor:
+    """U(-half_width, half_width)."""
+    return (torch.rand(*shape, device=env.device, generator=env.generator) * 2 - 1) * half_width
+
+
+@EVENTS.term(mode="reset")
+def reset_joints(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState, *, position_scale: Sequence[float],
+                 soft_limit: float) -> None:
+    """Joint positions: the home pose times U(``position_scale``), inside the soft range (``soft_limit`` of it)."""
+    limits = soft_dof_pos_limits(env, soft_limit)
+    dof_pos = env.default_dof_pos * uniform(env, position_scale, ids.numel(), env.num_actions)
+    reset.dof_pos = torch.maximum(torch.minimum(dof_pos, limits[:, 1]), limits[:, 0])
+
+
+@EVENTS.term(mode="reset")
+def reset_base(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState, *, max_yaw: float, max_velocity: float,
+               height_offset: float) -> None:
+    """Heading U(+-max_yaw) rad, position anywhere on the spawn area, ``height_offset`` m above the home height,
+    linear and angular velocity U(+-max_velocity) per axis (m/s, rad/s)."""
+    n = ids.numel()
+    yaw = symmetric(env, max_yaw, n)
+    reset.quat = torch.zeros(n, 4, device=env.device)
+    reset.quat[:, 0] = torch.cos(yaw / 2)
+    reset.quat[:, 3] = torch.sin(yaw / 2)
+    if env.ground.spawn_radius > 0:
+        reset.root_pos[:, :2] += symmetric(env, env.ground.spawn_radius, n, 2)
+    reset.height = reset.height + height_offset
+    reset.lin_vel = symmetric(env, max_velocity, n, 3)
+    reset.ang_vel = symmetric(env, max_velocity, n, 3)
+
+
+def prepare_physics(env: LeggedLocomotion, *, friction: Range, added_base_mass: Range, com_offset: Range,
+                    kp_scale: Range, kd_scale: Range) -> dict[str, Any]:
+    ranges = {"friction": friction, "added_base_mass": added_base_mass, "com_offset": com_offset,
+              "kp_scale": kp_scale, "kd_scale": kd_scale}
+    lowest = {"friction": 1e-6, "kp_scale": 1e-6, "kd_scale": 1e-6}
+    for name, bounds in ranges.items():
+        if bounds is not None:
+            check_range(f"events.terms.physics.{name}", bounds, lowest.get(name))
+    return {"ranges": ranges}
+
+
+@EVENTS.term(mode="startup", prepare=prepare_physics)
+def physics(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState | None, *,
+            ranges: dict[str, Range]) -> None:
+    """Per-world friction, added base mass (kg), base CoM offset (m, per axis), kp and kd scales (per joint), each
+    U([min, max]) or left nominal when null."""
+    sizes = {"friction": (), "added_base_mass": (), "com_offset": (3,), "kp_scale": (env.num_actions,),
+             "kd_scale": (env.num_actions,)}
+    draws = {name: None if bounds is None else uniform(env, bounds, ids.numel(), *sizes[name])
+             for name, bounds in ranges.items()}
+    env.sim.randomize(ids, **draws)
+
+
+def prepare_push(env: LeggedLocomotion, *, max_vel: float) -> dict[str, Any]:
+    if max_vel < 0:
+        raise ValueError(f"events.terms.push.max_vel must be >= 0, got {max_vel}")
+    return {"max_vel": max_vel}
+
+
+@EVENTS.term(mode="interval", prepare=prepare_push)
+def push(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState | None, *, max_vel: float) -> None:
+    """Set the base's world-frame horizontal velocity to U(+-max_vel) m/s per axis (legged_gym's push)."""
+    if max_vel == 0:
+        return
+    lin_vel = quat_rotate(env.base_quat[ids], env.base_lin_vel[ids])
+    lin_vel[:, :2] = symmetric(env, max_vel, ids.numel(), 2)
+    env.push_vel[ids] = lin_vel[:, :2]
+    ang_vel = quat_rotate(env.base_quat[ids], env.base_ang_vel[ids])
+    env.sim.reset(ids, env.base_pos[ids], env.base_quat[ids], lin_vel, ang_vel, env.dof_pos[ids], env.dof_vel[ids])
+    env.sim.set_dof_targets(env.joint_targets())  # the reset cleared them
+
+
+@dataclass(frozen=True)
+class BoundEvent:
+    term: BoundTerm
+    modes: tuple[str, ...]
+    interval_steps: int = 0  # interval events: policy steps between two runs
+
+
+def bind_events(terms: Mapping[str, Mapping[str, Any] | None], env: LeggedLocomotion) -> list[BoundEvent]:
+    """``events.terms`` -> the events switched on, in config order, with their modes and intervals checked."""
+    events = []
+    for name, entry in terms.items():
+        registered = EVENTS[name]
+        if entry is None:
+            continue
+        params = dict(entry)
+        mode = params.pop("mode", registered.info["mode"])
+        modes = (mode,) if isinstance(mode, str) else tuple(mode)
+        bad = [m for m in modes if m not in MODES]
+        if bad or not modes:
+            raise ValueError(f"events.terms.{name}.mode must be one or more of {list(MODES)}, got {mode!r}")
+        interval_s = params.pop("interval_s", None)
+        interval_steps = 0
+        if "interval" in modes:
+            if interval_s is None or interval_s <= 0:
+                raise ValueError(f"events.terms.{name} runs at an interval and needs a positive interval_s, "
+                                 f"got {interval_s}")
+            interval_steps = int(round(interval_s / env.step_dt))
+        elif interval_s is not None:
+            raise ValueError(f"events.terms.{name}.interval_s is given but its mode {list(modes)} has no interval")
+        events.append(BoundEvent(EVENTS.bind(name, params, env), modes, interval_steps))
+    return events
