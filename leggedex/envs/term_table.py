@@ -75,9 +75,12 @@ class TermTable:
             raise ValueError(f"unknown {self.kind} term {name!r} in {self.config_key}; known: {self.names()}")
         return self.entries[name]
 
-    def check(self, name: str, params: Mapping[str, Any]) -> None:
-        """Raise a ValueError naming the config key when ``params`` do not fit the term's signature."""
+    def check(self, name: str, params: Mapping[str, Any] | None) -> None:
+        """Raise a ValueError naming the config key when ``name`` is unknown or ``params`` do not fit the term's
+        signature (None: a term switched off, only its name is checked)."""
         accepted, required = self[name].parameters()
+        if params is None:
+            return
         unknown = sorted(set(params) - set(accepted))
         if unknown:
             raise ValueError(f"{self.config_key}.{name}: unknown parameter(s) {unknown}; {name} takes {accepted}")

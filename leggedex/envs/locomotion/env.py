@@ -36,12 +36,12 @@ from leggedex.envs.locomotion.config import (
     TerminationConfig,
 )
 from leggedex.envs.locomotion.curricula import CommandCurriculum, terrain_levels
-from leggedex.envs.locomotion.events import ResetState, bind_events
+from leggedex.envs.locomotion.events import ResetState, bind_events, event_entries
 from leggedex.envs.locomotion.ground import CurriculumTerrain, FlatGround
 from leggedex.envs.locomotion.obs_layouts import locomotion_obs_layouts
 from leggedex.envs.locomotion.observations import OBSERVATIONS
-from leggedex.envs.locomotion.rewards import bind_rewards
-from leggedex.envs.locomotion.terminations import bind_terminations
+from leggedex.envs.locomotion.rewards import bind_rewards, reward_entries
+from leggedex.envs.locomotion.terminations import bind_terminations, termination_entries
 from leggedex.envs.reward_sums import EpisodeRewardSums
 from leggedex.envs.terrain import TerrainConfig, generate_terrain
 from leggedex.envs.vec_env import Obs, VecEnv
@@ -90,6 +90,10 @@ class LeggedLocomotion(VecEnv):
         self.event_cfg = events or EventConfig()
         self.termination_cfg = terminations or TerminationConfig()
         self.robot = robot or GO2
+        # the term tables are checked before the simulator is built (binding them needs it)
+        reward_entries(self.reward_cfg.terms)
+        termination_entries(self.termination_cfg.terms)
+        event_entries(self.event_cfg.terms)
         terrain_grid = generate_terrain(terrain) if terrain is not None else None
         self.sim: SimBackend = make_backend(backend, num_envs, self.robot, terrain_grid, decimation)
         # the task computes where the physics lives; the rollout loop moves tensors to the policy's device
@@ -112,7 +116,7 @@ class LeggedLocomotion(VecEnv):
         self.reward_weights = {name: weight for name, (_, weight) in self.rewards.items()}
         self.terminations = bind_terminations(self.termination_cfg.terms, self)
         self.events = bind_events(self.event_cfg.terms, self)
-        self.observation_terms = {name: OBSERVATIONS.bind(name, term.params, self)
+        self.observation_table = {name: OBSERVATIONS.bind(name, term.params, self)
                                   for name, term in self.obs_layouts.terms.items()}
         self.episode_sums = EpisodeRewardSums(self.reward_weights, num_envs, self.device)
         self.event_countdown = {event.term.name: torch.zeros(num_envs, dtype=torch.long, device=self.device)
@@ -370,14 +374,14 @@ class LeggedLocomotion(VecEnv):
         }
 
     # ------------------------------------------------------------------------------------------ observing
-    def observe_terms(self, names: set[str]) -> dict[str, torch.Tensor]:
+    def raw_observations(self, names: set[str]) -> dict[str, torch.Tensor]:
         """The raw (unscaled) value of every observation term in ``names``."""
-        return {name: self.observation_terms[name](self) for name in names}
+        return {name: self.observation_table[name](self) for name in names}
 
     def _observe(self) -> None:
         """Assemble every group once per step (noise drawn here, history frames pushed here)."""
         groups, clip = self.obs_layouts, self.obs_cfg.clip
-        terms = self.observe_terms(groups.term_names)
+        terms = self.raw_observations(groups.term_names)
         critic = groups.critic_frame.assemble(terms, self._critic_scales).clamp(-clip, clip)
         policy = critic[:, : groups.policy.size]
         if self.obs_cfg.add_noise and not self._evaluating:

@@ -135,15 +135,23 @@ def push(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState | None, *, 
 
 
 @dataclass(frozen=True)
+class EventEntry:
+    name: str
+    params: dict[str, Any]
+    modes: tuple[str, ...]
+    interval_s: float | None
+
+
+@dataclass(frozen=True)
 class BoundEvent:
     term: BoundTerm
     modes: tuple[str, ...]
     interval_steps: int = 0  # interval events: policy steps between two runs
 
 
-def bind_events(terms: Mapping[str, Mapping[str, Any] | None], env: LeggedLocomotion) -> list[BoundEvent]:
-    """``events.terms`` -> the events switched on, in config order, with their modes and intervals checked."""
-    events = []
+def event_entries(terms: Mapping[str, Mapping[str, Any] | None]) -> list[EventEntry]:
+    """``events.terms`` checked -> the events switched on, in config order, with their modes and intervals."""
+    entries = []
     for name, entry in terms.items():
         registered = EVENTS[name]
         if entry is None:
@@ -155,13 +163,18 @@ def bind_events(terms: Mapping[str, Mapping[str, Any] | None], env: LeggedLocomo
         if bad or not modes:
             raise ValueError(f"events.terms.{name}.mode must be one or more of {list(MODES)}, got {mode!r}")
         interval_s = params.pop("interval_s", None)
-        interval_steps = 0
-        if "interval" in modes:
-            if interval_s is None or interval_s <= 0:
-                raise ValueError(f"events.terms.{name} runs at an interval and needs a positive interval_s, "
-                                 f"got {interval_s}")
-            interval_steps = int(round(interval_s / env.step_dt))
-        elif interval_s is not None:
+        if "interval" in modes and (interval_s is None or interval_s <= 0):
+            raise ValueError(f"events.terms.{name} runs at an interval and needs a positive interval_s, "
+                             f"got {interval_s}")
+        if "interval" not in modes and interval_s is not None:
             raise ValueError(f"events.terms.{name}.interval_s is given but its mode {list(modes)} has no interval")
-        events.append(BoundEvent(EVENTS.bind(name, params, env), modes, interval_steps))
-    return events
+        EVENTS.check(name, params)
+        entries.append(EventEntry(name, params, modes, interval_s))
+    return entries
+
+
+def bind_events(terms: Mapping[str, Mapping[str, Any] | None], env: LeggedLocomotion) -> list[BoundEvent]:
+    """``events.terms`` -> the events switched on, in config order, bound to ``env``."""
+    return [BoundEvent(EVENTS.bind(e.name, e.params, env), e.modes,
+                       int(round(e.interval_s / env.step_dt)) if e.interval_s is not None else 0)
+            for e in event_entries(terms)]

@@ -149,14 +149,13 @@ def feet_slip(env: LeggedLocomotion) -> torch.Tensor:
     return (foot_speed * env.foot_contact.float()).sum(dim=1)
 
 
-def bind_rewards(terms: Mapping[str, float | Mapping[str, float]], env: LeggedLocomotion
-                 ) -> dict[str, tuple[BoundTerm, float]]:
-    """``rewards.terms`` -> name -> (the bound term, its weight), for the terms with a non-zero weight.
+def reward_entries(terms: Mapping[str, float | Mapping[str, float]]) -> dict[str, tuple[float, dict[str, float]]]:
+    """``rewards.terms`` checked -> name -> (weight, parameters), for the terms with a non-zero weight.
 
     An entry is a weight (``lin_vel_z: -2.0``) or a weight beside the term's parameters (``{weight: w, ...}``).
     Every entry is checked, also those with weight 0, so a config stays valid when a weight is switched on.
     """
-    bound = {}
+    entries = {}
     for name, entry in terms.items():
         params = dict(entry) if isinstance(entry, Mapping) else {"weight": entry}
         if "weight" not in params:
@@ -164,5 +163,11 @@ def bind_rewards(terms: Mapping[str, float | Mapping[str, float]], env: LeggedLo
         weight = float(params.pop("weight"))
         REWARDS.check(name, params)
         if weight != 0.0:
-            bound[name] = (REWARDS.bind(name, params, env), weight)
-    return bound
+            entries[name] = (weight, params)
+    return entries
+
+
+def bind_rewards(terms: Mapping[str, float | Mapping[str, float]], env: LeggedLocomotion
+                 ) -> dict[str, tuple[BoundTerm, float]]:
+    """``rewards.terms`` -> name -> (the bound term, its weight), for the terms with a non-zero weight."""
+    return {name: (REWARDS.bind(name, params, env), weight) for name, (weight, params) in reward_entries(terms).items()}

@@ -48,7 +48,13 @@ def base_too_low(env: LeggedLocomotion, *, min_height: float) -> torch.Tensor:
     return env.base_height < min_height
 
 
+def termination_entries(terms: Mapping[str, Mapping[str, Any] | None]) -> dict[str, dict[str, Any]]:
+    """``terminations.terms`` checked -> the terms switched on, with their parameters, in config order."""
+    for name, params in terms.items():
+        TERMINATIONS.check(name, params)
+    return {name: dict(params) for name, params in terms.items() if params is not None}
+
+
 def bind_terminations(terms: Mapping[str, Mapping[str, Any] | None], env: LeggedLocomotion) -> list[BoundTerm]:
     """``terminations.terms`` -> the bound terms that are switched on, in config order."""
-    return [TERMINATIONS.bind(name, params, env) for name, params in terms.items()
-            if TERMINATIONS[name] is not None and params is not None]
+    return [TERMINATIONS.bind(name, params, env) for name, params in termination_entries(terms).items()]
