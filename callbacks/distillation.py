@@ -24,6 +24,14 @@ from leggedex.methods.distillation_settings import DistillationLoss, Distillatio
 from leggedex.methods.teacher_student import TeacherStudentPPO
 
 
+def teacher_student(pl_module: LightningModule) -> TeacherStudentPPO:
+    """``pl_module`` as the ``TeacherStudentPPO`` that a distillation phase needs."""
+    if not isinstance(pl_module, TeacherStudentPPO):
+        raise TypeError(f"DistillationPhase distills a TeacherStudentPPO student, but the method is "
+                        f"{type(pl_module).__name__}")
+    return pl_module
+
+
 class DistillationPhase(Callback):
     """Args:
     start_iteration: switch at the start of this iteration (0-based, so after this many iterations).
@@ -49,23 +57,23 @@ class DistillationPhase(Callback):
         self.teacher_checkpoint = teacher_checkpoint
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        if not isinstance(pl_module, TeacherStudentPPO):
-            raise TypeError(f"DistillationPhase distills a TeacherStudentPPO student, but the method is "
-                            f"{type(pl_module).__name__}")
+        teacher_student(pl_module)
 
-    def on_fit_start(self, trainer: Trainer, pl_module: TeacherStudentPPO) -> None:
-        if self.teacher_checkpoint is None or pl_module.distilling:  # resumed in the phase: nothing to change
+    def on_fit_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        method = teacher_student(pl_module)
+        if self.teacher_checkpoint is None or method.distilling:  # resumed in the phase: nothing to change
             return
         try:
-            pl_module.load_teacher(self.teacher_checkpoint)
+            method.load_teacher(self.teacher_checkpoint)
         except ValueError as error:
             raise ValueError(f"teacher_checkpoint {self.teacher_checkpoint}: {error}") from error
-        self.switch(trainer, pl_module, f"with the teacher of {Path(self.teacher_checkpoint).name}")
+        self.switch(trainer, method, f"with the teacher of {Path(self.teacher_checkpoint).name}")
 
-    def on_train_epoch_start(self, trainer: Trainer, pl_module: TeacherStudentPPO) -> None:
+    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        method = teacher_student(pl_module)
         due = self.start_iteration is not None and trainer.current_epoch >= self.start_iteration
-        if due and not pl_module.distilling:
-            self.switch(trainer, pl_module, f"after {trainer.current_epoch} teacher iterations")
+        if due and not method.distilling:
+            self.switch(trainer, method, f"after {trainer.current_epoch} teacher iterations")
 
     def switch(self, trainer: Trainer, pl_module: TeacherStudentPPO, how: str) -> None:
         pl_module.start_distillation(self.settings)

@@ -15,7 +15,7 @@ import torch
 from lightning.pytorch import Callback, LightningModule, Trainer
 from torchmetrics import MeanMetric, SumMetric
 
-from leggedex.methods.base import Rollout
+from leggedex.methods.base import Rollout, trainer_datamodule
 
 
 class EpisodeStatsLogger(Callback):
@@ -35,7 +35,7 @@ class EpisodeStatsLogger(Callback):
         return [self.mean_return, self.mean_length, self.env_steps, *self.info.values()]
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        env = getattr(trainer.datamodule, "env", None)
+        env = getattr(trainer_datamodule(trainer), "env", None)
         # the env names its statistics up front so that every rank reduces the same metrics in the same order
         for key in getattr(env, "episode_keys", ()):
             self.info[key] = MeanMetric()

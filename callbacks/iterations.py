@@ -7,7 +7,9 @@ from lightning.pytorch import Trainer
 
 def completed_iterations(trainer: Trainer) -> int:
     """Iterations finished so far in this fit, a resumed run's included (the epoch it starts from)."""
-    return trainer.fit_loop.epoch_progress.current.processed
+    # Lightning types the tracker as a _ReadyCompletedTracker, but the fit loop's epoch tracker is the
+    # _ProcessedTracker (its default), which counts processed epochs
+    return trainer.fit_loop.epoch_progress.current.processed  # type: ignore[attr-defined]
 
 
 def due_iteration(trainer: Trainer, every_n_iterations: int) -> int | None:

@@ -14,7 +14,11 @@ from pathlib import Path
 from lightning.pytorch import Callback, LightningModule, Trainer
 
 from callbacks.iterations import due_iteration
+from leggedex.data import on_policy_datamodule
+from leggedex.envs.locomotion.env import LeggedLocomotion
 from leggedex.envs.locomotion.evaluation import DEFAULT_COMMANDS, command_name, evaluate_locomotion
+from leggedex.envs.vec_env import VecEnv
+from leggedex.methods.base import on_policy_method
 
 
 class LocomotionEvaluation(Callback):
@@ -43,7 +47,7 @@ class LocomotionEvaluation(Callback):
         self.settle_s = settle_s
         self.commands = [tuple(float(v) for v in c) for c in commands]
         self.seed = seed
-        self._env = None
+        self._env: VecEnv | None = None
         self.last_results: dict[str, dict[str, float]] = {}
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -63,9 +67,12 @@ class LocomotionEvaluation(Callback):
 
     def evaluate(self, trainer: Trainer, pl_module: LightningModule) -> dict[str, dict[str, float]]:
         if self._env is None:
-            self._env = trainer.datamodule.evaluation_env(self.num_envs, self.seed)
-        return evaluate_locomotion(self._env, pl_module.deployed_policy(), self.commands, self.duration_s,
-                                   self.settle_s)
+            self._env = on_policy_datamodule(trainer, "LocomotionEvaluation").evaluation_env(self.num_envs, self.seed)
+        if not isinstance(self._env, LeggedLocomotion):
+            raise TypeError(f"LocomotionEvaluation evaluates a velocity-tracking env (LeggedLocomotion), got "
+                            f"{type(self._env).__name__}")
+        policy = on_policy_method(pl_module, "LocomotionEvaluation").deployed_policy()
+        return evaluate_locomotion(self._env, policy, self.commands, self.duration_s, self.settle_s)
 
     def summary(self, results: dict[str, dict[str, float]]) -> dict[str, float]:
         """Per command: the error on each commanded axis and the fall rate; gait numbers over moving commands."""

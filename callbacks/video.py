@@ -12,6 +12,9 @@ from lightning.pytorch import Callback, LightningModule, Trainer
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from callbacks.iterations import due_iteration
+from leggedex.data import on_policy_datamodule
+from leggedex.envs.vec_env import VecEnv
+from leggedex.methods.base import on_policy_method
 
 
 def add_gif(writer: Any, tag: str, frames: np.ndarray, step: int, fps: float, every: int = 2) -> None:
@@ -52,7 +55,7 @@ class VideoRecorder(Callback):
         self.duration_s = duration_s
         self.width = width
         self.height = height
-        self._env = None
+        self._env: VecEnv | None = None
         self.written: list[Path] = []
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -62,12 +65,16 @@ class VideoRecorder(Callback):
         log_dir = trainer.log_dir  # a collective under DDP: every rank must ask
         if not trainer.is_global_zero or log_dir is None:
             return
+        from leggedex.envs.locomotion.env import LeggedLocomotion
         from leggedex.envs.locomotion.video import render_rollout, write_mp4
 
         if self._env is None:
-            self._env = trainer.datamodule.evaluation_env(1, 0)
-        frames = render_rollout(self._env, pl_module.deployed_policy(), self.command, self.duration_s, self.width,
-                                self.height)
+            self._env = on_policy_datamodule(trainer, "VideoRecorder").evaluation_env(1, 0)
+        if not isinstance(self._env, LeggedLocomotion):
+            raise TypeError(f"VideoRecorder films a velocity-tracking env (LeggedLocomotion), got "
+                            f"{type(self._env).__name__}")
+        policy = on_policy_method(pl_module, "VideoRecorder").deployed_policy()
+        frames = render_rollout(self._env, policy, self.command, self.duration_s, self.width, self.height)
         fps = 1.0 / self._env.step_dt
         path = Path(log_dir) / "videos" / f"iteration_{iteration}.mp4"
         self.written.append(write_mp4(frames, path, fps=fps))

@@ -17,10 +17,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
-from lightning.pytorch import LightningDataModule
+from lightning.pytorch import LightningDataModule, Trainer
 
 from leggedex.envs.vec_env import Obs, VecEnv
-from leggedex.methods.base import Rollout, gather_to_rank_zero
+from leggedex.methods.base import Rollout, gather_to_rank_zero, trainer_datamodule
 
 EnvFactory = Callable[[int, int, str], VecEnv]
 """Builds an env from (num_envs, seed, device); in a config: ``class_path`` + task ``init_args``."""
@@ -216,13 +216,23 @@ class OnPolicyDataModule(LightningDataModule):
     def train_dataloader(self) -> RolloutLoader:
         return RolloutLoader(self)
 
+    def built(self) -> tuple[VecEnv, Obs, EpisodeTracker]:
+        """The env, its current observations and the episode tracker, which ``setup()`` builds."""
+        if self.env is None or self.obs is None or self.tracker is None:
+            raise RuntimeError("OnPolicyDataModule has no env yet: setup() builds it")
+        return self.env, self.obs, self.tracker
+
     def collect(self) -> Rollout:
         """Step the env ``num_steps_per_env`` times with the current policy, filling the module's storage."""
+        if self.trainer is None:
+            raise RuntimeError("OnPolicyDataModule.collect acts with the Trainer's LightningModule, so it needs a "
+                               "Trainer; PlainLoop collects without one")
+        env, obs, tracker = self.built()
         update_threads = torch.get_num_threads()
         if self.collection_threads is not None:
             torch.set_num_threads(self.collection_threads)
         try:
-            rollout = collect_rollout(self.env, self.trainer.lightning_module, self.obs, self.tracker)
+            rollout = collect_rollout(env, self.trainer.lightning_module, obs, tracker)
         finally:
             torch.set_num_threads(update_threads)
         self.obs = rollout.last_obs
@@ -232,10 +242,11 @@ class OnPolicyDataModule(LightningDataModule):
         """``{"ranks": [state of rank 0, rank 1, ...]}``; a collective under DDP (see ``gather_to_rank_zero``)."""
         if self.env is None:
             return {}
+        env, obs, tracker = self.built()
         own = {
-            "env": self.env.state_dict(),
-            "obs": {k: v.clone() for k, v in self.obs.items()},
-            "tracker": self.tracker.state_dict(),
+            "env": env.state_dict(),
+            "obs": {k: v.clone() for k, v in obs.items()},
+            "tracker": tracker.state_dict(),
         }
         return {"ranks": gather_to_rank_zero(own)}
 
@@ -246,12 +257,21 @@ class OnPolicyDataModule(LightningDataModule):
             raise RuntimeError("OnPolicyDataModule.load_state_dict needs setup() to have built the env first")
         if self.global_rank >= len(state["ranks"]):
             return  # written by fewer ranks: this rank keeps its fresh env (seed + rank)
+        env, _, tracker = self.built()
         own = state["ranks"][self.global_rank]
-        self.env.load_state_dict(own["env"])
-        self.obs = {k: v.to(self.env.device) for k, v in own["obs"].items()}
-        self.tracker.load_state_dict(own["tracker"])
+        env.load_state_dict(own["env"])
+        self.obs = {k: v.to(env.device) for k, v in own["obs"].items()}
+        tracker.load_state_dict(own["tracker"])
 
     def teardown(self, stage: str | None = None) -> None:
         if self.env is not None:
             self.env.close()
             self.env = None
+
+
+def on_policy_datamodule(trainer: Trainer, who: str) -> OnPolicyDataModule:
+    """The Trainer's datamodule, which ``who`` (a callback) needs to be an ``OnPolicyDataModule``."""
+    datamodule = trainer_datamodule(trainer)
+    if not isinstance(datamodule, OnPolicyDataModule):
+        raise TypeError(f"{who} needs the datamodule to be an OnPolicyDataModule, got {type(datamodule).__name__}")
+    return datamodule

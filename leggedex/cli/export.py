@@ -53,7 +53,7 @@ class DeployPolicy(nn.Module):
 
 
 def example_inputs(method: OnPolicyMethod, batch: int = 1) -> tuple[torch.Tensor, ...]:
-    spec = method.obs_spec
+    spec = method.built_obs_spec
     return tuple(torch.zeros(batch, spec.groups[group]) for group in method.policy_inputs())
 
 
@@ -83,7 +83,7 @@ def deploy_contract(method: OnPolicyMethod, env: VecEnv, ckpt_path: str | Path |
     ``env.deploy_contract()`` is used when the env has one (``LeggedLocomotion``); otherwise only sizes and the
     control period are known.
     """
-    spec = method.obs_spec
+    spec = method.built_obs_spec
     if hasattr(env, "deploy_contract"):
         env_contract = env.deploy_contract()
     else:

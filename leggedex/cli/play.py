@@ -36,7 +36,7 @@ def parse_commands(text: str | None) -> list[tuple[float, float, float]]:
     from leggedex.envs.locomotion.evaluation import DEFAULT_COMMANDS
 
     if text is None:
-        return [tuple(c) for c in DEFAULT_COMMANDS]
+        return list(DEFAULT_COMMANDS)
     try:
         commands = json.loads(text)
     except json.JSONDecodeError as error:
@@ -45,7 +45,7 @@ def parse_commands(text: str | None) -> list[tuple[float, float, float]]:
             or not all(isinstance(c, list) and len(c) == 3 and all(isinstance(v, (int, float)) for v in c)
                        for c in commands)):
         raise ValueError(f"--commands must be a non-empty JSON list of [vx, vy, yaw] triples, got {text!r}")
-    return [tuple(float(v) for v in c) for c in commands]
+    return [(float(vx), float(vy), float(yaw)) for vx, vy, yaw in commands]
 
 
 @torch.inference_mode()
@@ -108,10 +108,13 @@ def play(
 
 def record_video(cli: Any, policy: Any, command: Sequence[float], duration_s: float, seed: int,
                  path: str | Path) -> Path:
+    from leggedex.envs.locomotion.env import LeggedLocomotion
     from leggedex.envs.locomotion.video import render_rollout, write_mp4
 
     env = build_env(cli, 1, seed)
     try:
+        if not isinstance(env, LeggedLocomotion):
+            raise TypeError(f"a video needs a velocity-tracking env (LeggedLocomotion), got {type(env).__name__}")
         frames = render_rollout(env, policy, command, duration_s)
         return write_mp4(frames, path, fps=1.0 / env.step_dt)
     finally:

@@ -25,15 +25,18 @@ import os
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from lightning.fabric.utilities.apply_func import move_data_to_device
-from lightning.pytorch import LightningModule
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.utilities import AttributeDict
 
-from leggedex.envs.vec_env import Obs, ObsSpec
+from leggedex.envs.vec_env import Obs, ObsSpec, VecEnv
+
+T = TypeVar("T")
 
 
 class NonFiniteError(RuntimeError):
@@ -74,7 +77,11 @@ def check_finite(name: str, tensor: torch.Tensor, iteration: int) -> None:
 
 def numpy_rng_state() -> dict[str, Any]:
     """NumPy's global RNG state as tensors and numbers, which ``torch.load(weights_only=True)`` accepts."""
-    name, keys, pos, has_gauss, cached = np.random.get_state()
+    # legacy=True is NumPy's default, spelled out: the stubs type a bare call as returning the dict form
+    state = np.random.get_state(legacy=True)
+    if isinstance(state, dict):  # the form of a bit generator other than MT19937, which the global RNG always is
+        raise TypeError(f"NumPy's global RNG has no MT19937 state to save (it is a {state['bit_generator']})")
+    name, keys, pos, has_gauss, cached = state
     return {"name": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
             "has_gauss": int(has_gauss), "cached": float(cached)}
 
@@ -98,11 +105,22 @@ def gather_to_rank_zero(obj: Any) -> list[Any]:
     return gathered if gathered is not None else []
 
 
+def trainer_datamodule(trainer: Trainer) -> LightningDataModule | None:
+    """``trainer.datamodule``, the DataModule of the running fit (None without one)."""
+    # Lightning assigns this attribute in its data connector but does not declare it on Trainer
+    return trainer.datamodule  # type: ignore[attr-defined]
+
+
 class OnPolicyMethod(LightningModule):
     """Base class of on-policy methods; see the module docstring."""
 
     required_obs_groups: ClassVar[tuple[str, ...]] = ("policy", "critic")
     storage_type: ClassVar[type] = object  # what build_storage must return (a subclass of it)
+
+    if TYPE_CHECKING:
+        # what save_hyperparameters() stores, read by attribute; Lightning's type also admits any other mapping
+        @property
+        def hparams(self) -> AttributeDict: ...
 
     def __init__(self, num_steps_per_env: int = 24) -> None:
         super().__init__()
@@ -118,6 +136,18 @@ class OnPolicyMethod(LightningModule):
     @property
     def is_built(self) -> bool:
         return self.obs_spec is not None
+
+    def built(self, part: T | None) -> T:
+        """``part``, one of what ``build`` sets (the spec, the networks); a ``RuntimeError`` before ``build``."""
+        if part is None:
+            raise RuntimeError(f"{type(self).__name__} is not built yet: build(spec) builds it (a fit or loading a "
+                               "checkpoint runs it)")
+        return part
+
+    @property
+    def built_obs_spec(self) -> ObsSpec:
+        """The observation spec the method was built for."""
+        return self.built(self.obs_spec)
 
     def build(self, spec: ObsSpec) -> None:
         """Check ``spec`` against ``required_obs_groups`` and build the networks (once)."""
@@ -146,24 +176,31 @@ class OnPolicyMethod(LightningModule):
         self.require_type("rollout storage", "build_storage returned", storage, self.storage_type)
         self.storage = storage
 
-    def require_type(self, what: str, where: str, value: Any, expected: type) -> None:
+    def require_type(self, what: str, where: str, value: object, expected: type[T]) -> T:
+        """``value``, when it is an ``expected``; else a ``TypeError`` naming ``what`` and ``where`` it came from."""
         if not isinstance(value, expected):
             raise TypeError(f"{type(self).__name__} needs its {what} to be {expected.__name__} (or a subclass), "
                             f"but {where} {type(value).__name__}")
+        return value
+
+    def datamodule_env(self) -> VecEnv:
+        """The env of the Trainer's datamodule (``OnPolicyDataModule`` builds it in its ``setup``)."""
+        env = getattr(trainer_datamodule(self.trainer), "env", None)
+        if env is None:
+            raise RuntimeError(f"{type(self).__name__} needs a datamodule that builds an env (OnPolicyDataModule)")
+        return env
 
     def configure_model(self) -> None:
         if self._trainer is None:  # load_from_checkpoint: on_load_checkpoint builds from the saved spec
             return
-        datamodule = self.trainer.datamodule
-        if datamodule is None or getattr(datamodule, "env", None) is None:
-            raise RuntimeError(f"{type(self).__name__} needs a datamodule that builds an env (OnPolicyDataModule)")
+        env = self.datamodule_env()
         if self.trainer.world_size > 1:
             # ranks sharing one seed would draw the same action noise for env i of every rank
             torch.manual_seed(int(os.environ.get("PL_GLOBAL_SEED", 0)) + self.global_rank)
-        self.build(datamodule.env.obs_spec)
+        self.build(env.obs_spec)
 
     def on_fit_start(self) -> None:
-        self.setup_storage(self.trainer.datamodule.env.num_envs)
+        self.setup_storage(self.datamodule_env().num_envs)
 
     # ----------------------------------------------------------------------------------------- rollout API
     def act(self, obs: Obs) -> torch.Tensor:
@@ -272,3 +309,10 @@ class OnPolicyMethod(LightningModule):
             torch.cuda.set_rng_state_all(rng["cuda"])
         set_numpy_rng_state(rng["numpy"])
         random.setstate(rng["python"])
+
+
+def on_policy_method(module: LightningModule, who: str) -> OnPolicyMethod:
+    """``module`` as the ``OnPolicyMethod`` that ``who`` (a callback) needs."""
+    if not isinstance(module, OnPolicyMethod):
+        raise TypeError(f"{who} needs a leggedex method (an OnPolicyMethod), got {type(module).__name__}")
+    return module

@@ -38,6 +38,7 @@ class EstimatorPPO(PPO):
 
     required_obs_groups: ClassVar[tuple[str, ...]] = ("policy", "history", "privileged", "critic")
     actor_critic_type: ClassVar[type[ActorCriticEstimator]] = ActorCriticEstimator
+    actor_critic: ActorCriticEstimator | None  # an actor_critic_type: check_networks checks it
 
     def __init__(
         self,
@@ -57,6 +58,10 @@ class EstimatorPPO(PPO):
         self.estimated: EstimatedTerms | None = None
 
     # ------------------------------------------------------------------------------------------ construction
+    @property
+    def built_actor_critic(self) -> ActorCriticEstimator:
+        return self.built(self.actor_critic)
+
     def build_networks(self, spec: ObsSpec) -> None:
         hp = self.hparams
         self.estimated = EstimatedTerms.resolve(spec, hp.estimated_terms, hp.probability_terms, type(self).__name__)
@@ -70,17 +75,17 @@ class EstimatorPPO(PPO):
     # ------------------------------------------------------------------------------------------------ hooks
     def normalize_obs(self, obs: Obs, observe: bool = True) -> Obs:
         stored = super().normalize_obs(obs, observe)
-        stored["history"] = self.actor_critic.normalize_history(obs["history"])
+        stored["history"] = self.built_actor_critic.normalize_history(obs["history"])
         stored["privileged"] = obs["privileged"]  # raw: the targets keep the env's units
         return stored
 
     def action_distribution(self, obs: Obs) -> Normal:
-        return self.actor_critic.policy_distribution(obs["policy"], obs["history"])
+        return self.built_actor_critic.policy_distribution(obs["policy"], obs["history"])
 
     def auxiliary_losses(self, batch: MiniBatch) -> dict[str, torch.Tensor]:
-        target = self.estimated.select(batch.obs["privileged"])
+        target = self.built(self.estimated).select(batch.obs["privileged"])
         return {"estimator": self.hparams.estimator_loss_coef
-                * self.actor_critic.estimator_loss(batch.obs["history"], target)}
+                * self.built_actor_critic.estimator_loss(batch.obs["history"], target)}
 
     def learn(self, rollout: Rollout, optimizers: Any | Sequence[Any]) -> dict[str, float]:
         errors = self.estimator_errors(rollout.storage)  # before the update: the estimates the actor acted with
@@ -89,13 +94,17 @@ class EstimatorPPO(PPO):
     @torch.no_grad()
     def estimator_errors(self, storage: RolloutStorage) -> dict[str, float]:
         obs = storage.flat_obs(["history", "privileged"])
-        estimate = self.actor_critic.estimate(obs["history"])
-        errors = self.estimated.errors(estimate, self.estimated.select(obs["privileged"]))
+        estimate = self.built_actor_critic.estimate(obs["history"])
+        estimated = self.built(self.estimated)
+        errors = estimated.errors(estimate, estimated.select(obs["privileged"]))
         return {f"Estimator/{name}_error": value for name, value in errors.items()}
 
     # -------------------------------------------------------------------------------------------- deployment
     def policy_inputs(self) -> tuple[str, ...]:
         return ("policy", "history")
 
-    def inference_policy(self, policy_obs: torch.Tensor, history_obs: torch.Tensor) -> torch.Tensor:
-        return self.actor_critic.deploy_action(policy_obs, history_obs)
+    # the deployed policy reads two groups (policy_inputs()), where PPO's reads one: see PPO.inference_policy
+    def inference_policy(  # type: ignore[override]
+        self, policy_obs: torch.Tensor, history_obs: torch.Tensor
+    ) -> torch.Tensor:
+        return self.built_actor_critic.deploy_action(policy_obs, history_obs)

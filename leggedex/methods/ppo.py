@@ -31,7 +31,7 @@ from torch.distributions import Normal
 from leggedex.envs.vec_env import Obs, ObsSpec
 from leggedex.methods.base import OnPolicyMethod, Rollout, check_finite
 from leggedex.modules.actor_critic import ActorCritic
-from leggedex.modules.normalizer import EmpiricalNormalizer
+from leggedex.modules.normalizer import EmpiricalNormalizer, empirical
 from leggedex.storage.rollout import MiniBatch, RolloutStorage
 
 NETWORK_OPTIONS: tuple[str, ...] = (
@@ -86,6 +86,11 @@ class PPO(OnPolicyMethod):
         self.actor_critic = ActorCritic(num_actor_obs=spec.groups["policy"], num_critic_obs=spec.groups["critic"],
                                         num_actions=spec.num_actions, **self.network_options())
 
+    @property
+    def built_actor_critic(self) -> ActorCritic:
+        """The actor-critic ``build_networks`` built."""
+        return self.built(self.actor_critic)
+
     def network_options(self) -> dict[str, Any]:
         """The options every ``ActorCritic`` (and subclass) takes from PPO's arguments, as keyword arguments."""
         return {name: self.hparams[name] for name in NETWORK_OPTIONS}
@@ -95,17 +100,21 @@ class PPO(OnPolicyMethod):
 
     def stored_obs_groups(self) -> dict[str, int]:
         """Observation groups (name -> size) kept in the rollout storage: by default the required ones."""
-        return {name: self.obs_spec.groups[name] for name in self.required_obs_groups}
+        return {name: self.built_obs_spec.groups[name] for name in self.required_obs_groups}
 
     def build_storage(self, num_envs: int) -> RolloutStorage:
         return self.storage_type(num_envs, self.num_steps_per_env, self.stored_obs_groups(),
-                                 self.obs_spec.num_actions, self.device)
+                                 self.built_obs_spec.num_actions, self.device)
 
     def ppo_parameters(self) -> Iterator[nn.Parameter]:
-        return self.actor_critic.parameters()
+        return self.built_actor_critic.parameters()
+
+    def ppo_optimizer(self) -> torch.optim.Optimizer:
+        """The first optimizer: Adam on ``ppo_parameters()`` at ``learning_rate``."""
+        return torch.optim.Adam(self.ppo_parameters(), lr=self.hparams.learning_rate)
 
     def configure_optimizers(self) -> OptimizerLRScheduler:
-        return torch.optim.Adam(self.ppo_parameters(), lr=self.hparams.learning_rate)
+        return self.ppo_optimizer()
 
     def normalizers(self) -> list[EmpiricalNormalizer]:
         return [m for m in self.modules() if isinstance(m, EmpiricalNormalizer)]
@@ -113,19 +122,19 @@ class PPO(OnPolicyMethod):
     # ------------------------------------------------------------------------------------------------ hooks
     def normalize_obs(self, obs: Obs, observe: bool = True) -> Obs:
         """The stored groups, normalized; with ``observe`` (rollouts) their statistics are gathered first."""
-        ac = self.actor_critic
+        ac = self.built_actor_critic
         if observe and self.hparams.empirical_normalization:
-            ac.actor_normalizer.observe(obs["policy"])
-            ac.critic_normalizer.observe(obs["critic"])
+            empirical(ac.actor_normalizer).observe(obs["policy"])
+            empirical(ac.critic_normalizer).observe(obs["critic"])
         return {"policy": ac.actor_normalizer(obs["policy"]), "critic": ac.critic_normalizer(obs["critic"])}
 
     def action_distribution(self, obs: Obs) -> Normal:
         """The policy being trained, on normalized groups."""
-        return self.actor_critic.distribution(obs["policy"])
+        return self.built_actor_critic.distribution(obs["policy"])
 
     def value(self, obs: Obs) -> torch.Tensor:
         """The critic, on normalized groups."""
-        return self.actor_critic.evaluate(obs["critic"])
+        return self.built_actor_critic.evaluate(obs["critic"])
 
     def auxiliary_losses(self, batch: MiniBatch) -> dict[str, torch.Tensor]:
         """Extra loss terms (coefficients included) added to each PPO mini-batch loss, logged as ``Loss/<name>``."""
@@ -167,8 +176,9 @@ class PPO(OnPolicyMethod):
             rewards = rewards + self.hparams.gamma * values * time_outs.to(values.dtype)
         self.storage.add(**self._transition, rewards=rewards, dones=dones)
 
-    def inference_policy(self, policy_obs: torch.Tensor) -> torch.Tensor:
-        return self.actor_critic.act_inference(policy_obs)
+    # one tensor per group of policy_inputs(), which each method chooses: the arity is the method's own
+    def inference_policy(self, policy_obs: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        return self.built_actor_critic.act_inference(policy_obs)
 
     # ---------------------------------------------------------------------------------------------- learning
     def training_step(self, batch: Rollout, batch_idx: int) -> None:
@@ -228,7 +238,7 @@ class PPO(OnPolicyMethod):
             count += 1
         logs = {key: value / count for key, value in totals.items()}
         logs["Loss/learning_rate"] = optimizer.param_groups[0]["lr"]
-        logs["Policy/mean_noise_std"] = float(self.actor_critic.action_std.detach().mean())
+        logs["Policy/mean_noise_std"] = float(self.built_actor_critic.action_std.detach().mean())
         return logs
 
     def ppo_losses(self, batch: MiniBatch, optimizer: Any) -> dict[str, torch.Tensor]:

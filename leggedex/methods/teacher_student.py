@@ -41,7 +41,8 @@ from leggedex.methods.distillation_settings import DistillationSettings
 from leggedex.methods.ppo import PPO
 from leggedex.modules.actor_critic_ts import ActorCriticTS
 from leggedex.modules.frozen_teacher import FrozenTeacher
-from leggedex.modules.normalizer import EmpiricalNormalizer
+from leggedex.modules.normalizer import EmpiricalNormalizer, empirical
+from leggedex.storage.rollout import RolloutStorage
 from leggedex.storage.rollout_ts import TS_GROUPS, RolloutStorageTS
 
 DDP_FIX = "--trainer.strategy ddp_find_unused_parameters_true"
@@ -53,6 +54,7 @@ class TeacherStudentPPO(PPO):
     required_obs_groups: ClassVar[tuple[str, ...]] = TS_GROUPS
     actor_critic_type: ClassVar[type[ActorCriticTS]] = ActorCriticTS
     storage_type: ClassVar[type[RolloutStorageTS]] = RolloutStorageTS
+    actor_critic: ActorCriticTS | None  # an actor_critic_type: check_networks checks it
 
     def __init__(
         self,
@@ -85,6 +87,10 @@ class TeacherStudentPPO(PPO):
     @property
     def num_encoder_mini_batches(self) -> int:
         return self.hparams.num_encoder_mini_batches or self.hparams.num_mini_batches
+
+    @property
+    def built_actor_critic(self) -> ActorCriticTS:
+        return self.built(self.actor_critic)
 
     @property
     def distilling(self) -> bool:
@@ -128,19 +134,21 @@ class TeacherStudentPPO(PPO):
         self.frozen_teacher = FrozenTeacher(self.actor_critic)
 
     def normalizers(self) -> list[EmpiricalNormalizer]:
-        frozen = {id(m) for m in self.frozen_teacher.modules()}
+        frozen = {id(m) for m in self.built(self.frozen_teacher).modules()}
         return [m for m in super().normalizers() if id(m) not in frozen]
 
     def ppo_parameters(self) -> Iterator[nn.Parameter]:
-        encoder = {id(p) for p in self.actor_critic.history_encoder.parameters()}
-        return (p for p in self.actor_critic.parameters() if id(p) not in encoder)
+        ac = self.built_actor_critic
+        encoder = {id(p) for p in ac.history_encoder.parameters()}
+        return (p for p in ac.parameters() if id(p) not in encoder)
 
     def configure_optimizers(self) -> OptimizerLRScheduler:
         hp = self.hparams
-        ppo = super().configure_optimizers()
-        encoder = torch.optim.Adam(self.actor_critic.history_encoder.parameters(), lr=hp.encoder_learning_rate)
+        ac = self.built_actor_critic
+        ppo = self.ppo_optimizer()
+        encoder = torch.optim.Adam(ac.history_encoder.parameters(), lr=hp.encoder_learning_rate)
         self.encoder_scheduler = torch.optim.lr_scheduler.ExponentialLR(encoder, gamma=hp.encoder_lr_decay)
-        student = [*self.actor_critic.actor.parameters(), *self.actor_critic.history_encoder.parameters()]
+        student = [*ac.actor.parameters(), *ac.history_encoder.parameters()]
         distillation = torch.optim.Adam(student, lr=DistillationSettings().learning_rate)  # set at every update
         return [ppo, encoder, distillation], [self.encoder_scheduler]
 
@@ -149,7 +157,7 @@ class TeacherStudentPPO(PPO):
         """Freeze a copy of the teacher as it is now (unless the phase has begun already) and distill from then on,
         with ``settings`` (default: MSE, learning rate 1e-3)."""
         if not self.distilling:
-            self.frozen_teacher.copy_from(self.actor_critic)
+            self.built(self.frozen_teacher).copy_from(self.built_actor_critic)
         self.distillation = settings or DistillationSettings()
 
     def load_teacher(self, path: str | Path) -> None:
@@ -163,7 +171,7 @@ class TeacherStudentPPO(PPO):
 
     def with_frozen_teacher(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """``state_dict``, completed with this method's frozen teacher when it was written before there was one."""
-        return {**self.frozen_teacher.state_dict(prefix="frozen_teacher."), **state_dict}
+        return {**self.built(self.frozen_teacher).state_dict(prefix="frozen_teacher."), **state_dict}
 
     @staticmethod
     def saved_distillation(checkpoint: dict[str, Any]) -> DistillationSettings | None:
@@ -173,46 +181,47 @@ class TeacherStudentPPO(PPO):
     # ------------------------------------------------------------------------------------------------ hooks
     def normalize_obs(self, obs: Obs, observe: bool = True) -> Obs:
         stored = super().normalize_obs(obs, observe)
-        ac = self.actor_critic
+        ac = self.built_actor_critic
         if observe and self.hparams.empirical_normalization:
-            ac.privileged_normalizer.observe(obs["privileged"])
+            empirical(ac.privileged_normalizer).observe(obs["privileged"])
         stored["privileged"] = ac.privileged_normalizer(obs["privileged"])
         stored["history"] = ac.normalize_history(obs["history"])
         return stored
 
     def action_distribution(self, obs: Obs) -> Normal:
-        return self.actor_critic.teacher_distribution(obs["policy"], obs["privileged"])
+        return self.built_actor_critic.teacher_distribution(obs["policy"], obs["privileged"])
 
     def acting_distribution(self, stored: Obs) -> Normal:
         if not self.distilling:
             return super().acting_distribution(stored)
-        return self.actor_critic.student_distribution(stored["policy"], stored["history"])
+        return self.built_actor_critic.student_distribution(stored["policy"], stored["history"])
 
     def transition_extras(self, obs: Obs, stored: Obs) -> dict[str, torch.Tensor]:
         if not self.distilling:
             return {}
-        return {"teacher_actions": self.frozen_teacher(obs["policy"], obs["privileged"])}
+        return {"teacher_actions": self.built(self.frozen_teacher)(obs["policy"], obs["privileged"])}
 
-    def compute_returns(self, storage: RolloutStorageTS, last_obs: Obs) -> None:
+    def compute_returns(self, storage: RolloutStorage, last_obs: Obs) -> None:
         if not self.distilling:  # the distillation regresses on labels: it needs no values nor returns
             super().compute_returns(storage, last_obs)
 
-    def update(self, storage: RolloutStorageTS, optimizer: Any) -> dict[str, float]:
+    def update(self, storage: RolloutStorage, optimizer: Any) -> dict[str, float]:
         if self.distilling:
             return {}  # no PPO stage in the distillation phase; after_ppo_update distills instead
         return super().update(storage, optimizer)
 
-    def after_ppo_update(self, storage: RolloutStorageTS, optimizers: list[Any]) -> dict[str, float]:
+    def after_ppo_update(self, storage: RolloutStorage, optimizers: list[Any]) -> dict[str, float]:
         if len(optimizers) < 3:
             raise ValueError(f"{type(self).__name__}.learn needs [PPO optimizer, encoder optimizer, distillation "
                              f"optimizer], got {len(optimizers)} optimizer(s); use configure_optimizers()")
+        storage = self.require_type("rollout storage", "learn got", storage, RolloutStorageTS)
         if self.distilling:
             return {**self.distill(storage, optimizers[2]), "Train/phase": 1.0}
         return {**self.train_history_encoder(storage, optimizers[1]), "Train/phase": 0.0}
 
     def train_history_encoder(self, storage: RolloutStorageTS, optimizer: Any) -> dict[str, float]:
         """Stage 2: the history encoder regresses on the (detached) privileged latent."""
-        ac = self.actor_critic
+        ac = self.built_actor_critic
 
         def loss(batch: dict[str, torch.Tensor]) -> torch.Tensor:
             with torch.no_grad():
@@ -226,15 +235,20 @@ class TeacherStudentPPO(PPO):
         with torch.no_grad():
             spread = ac.teacher_latent(storage.obs["privileged"].flatten(0, 1)).var(dim=0).mean()
         logs["Loss/encoder_relative"] = logs["Loss/encoder"] / max(float(spread), 1e-8)
+        if self.encoder_scheduler is None:
+            raise RuntimeError(f"{type(self).__name__} has no encoder scheduler: configure_optimizers() makes it")
         self.encoder_scheduler.step()
         return logs
 
     def distill(self, storage: RolloutStorageTS, optimizer: Any) -> dict[str, float]:
         """The distillation phase's update: the student's mean action regresses on the frozen teacher's labels."""
         settings = self.distillation
+        if settings is None:
+            raise RuntimeError(f"{type(self).__name__}.distill runs in the distillation phase only: "
+                               "start_distillation() begins it")
         for group in optimizer.param_groups:
             group["lr"] = settings.learning_rate
-        ac = self.actor_critic
+        ac = self.built_actor_critic
 
         def loss(batch: dict[str, torch.Tensor]) -> torch.Tensor:
             student = ac.student_distribution(batch["policy"], batch["history"]).mean
@@ -262,7 +276,8 @@ class TeacherStudentPPO(PPO):
     # -------------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
-        checkpoint["leggedex"]["distillation"] = self.distillation.to_dict() if self.distilling else None
+        settings = self.distillation
+        checkpoint["leggedex"]["distillation"] = settings.to_dict() if settings is not None else None
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
@@ -273,5 +288,8 @@ class TeacherStudentPPO(PPO):
     def policy_inputs(self) -> tuple[str, ...]:
         return ("policy", "history")
 
-    def inference_policy(self, policy_obs: torch.Tensor, history_obs: torch.Tensor) -> torch.Tensor:
-        return self.actor_critic.student_action(policy_obs, history_obs)
+    # the deployed student reads two groups (policy_inputs()), where PPO's policy reads one: see PPO.inference_policy
+    def inference_policy(  # type: ignore[override]
+        self, policy_obs: torch.Tensor, history_obs: torch.Tensor
+    ) -> torch.Tensor:
+        return self.built_actor_critic.student_action(policy_obs, history_obs)

@@ -25,6 +25,12 @@ def teacher_parts(source: ActorCriticTS) -> dict[str, nn.Module]:
 class FrozenTeacher(nn.Module):
     """``forward(raw policy, raw privileged)``: the teacher's deterministic action, normalization included."""
 
+    # the copies of teacher_parts, added in __init__
+    actor: nn.Module
+    privilege_encoder: nn.Module
+    policy_normalizer: nn.Module
+    privileged_normalizer: nn.Module
+
     def __init__(self, source: ActorCriticTS) -> None:
         super().__init__()
         for name, module in teacher_parts(source).items():

@@ -22,6 +22,11 @@ from torch import nn
 class EmpiricalNormalizer(nn.Module):
     """``(x - mean) / (std + eps)`` with running statistics; ``until`` caps the number of samples folded in."""
 
+    # buffers, registered in __init__
+    mean: torch.Tensor
+    var: torch.Tensor
+    count: torch.Tensor
+
     def __init__(self, size: int, eps: float = 1e-2, until: int | None = None) -> None:
         super().__init__()
         self.size = size
@@ -71,6 +76,13 @@ class EmpiricalNormalizer(nn.Module):
         self.mean.copy_(new_mean)
         self.var.copy_(m2 / total)
         self.count.copy_(total)
+
+
+def empirical(normalizer: nn.Module) -> EmpiricalNormalizer:
+    """``normalizer`` as the ``EmpiricalNormalizer`` it is when empirical normalization is on."""
+    if not isinstance(normalizer, EmpiricalNormalizer):
+        raise TypeError(f"empirical normalization is on, but the normalizer is {type(normalizer).__name__}")
+    return normalizer
 
 
 def normalize_frames(normalizer: nn.Module, history: torch.Tensor, frame_size: int) -> torch.Tensor:
