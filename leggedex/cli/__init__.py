@@ -16,6 +16,20 @@ from leggedex.cli.fit import RUN_STAMP_ENV, LeggedexCLI, run_dir_of_checkpoint, 
 __all__ = ["RUN_STAMP_ENV", "LeggedexCLI", "main", "run_dir_of_checkpoint", "run_stamp"]
 
 
+COMMANDS = {
+    "fit": "train a method (LightningCLI: --config, dotted overrides, --ckpt_path to resume, --print_config)",
+    "play": "evaluate a checkpoint's deterministic policy: tracking per command, survival, return (--video)",
+    "export": "write TorchScript, ONNX and the deploy contract (deploy.json) of a checkpoint",
+}
+
+
+def usage() -> str:
+    lines = ["usage: leggedex {fit,play,export} [options]", "", "commands:"]
+    lines += [f"  {name:<8}{text}" for name, text in COMMANDS.items()]
+    lines += ["", "leggedex <command> --help lists a command's options."]
+    return "\n".join(lines)
+
+
 def main(args: list[str] | None = None) -> None:
     # Lightning 2.6 on torch >= 2.10 warns about its own pytree use on every batch transfer; nothing to act on
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)")
@@ -23,7 +37,13 @@ def main(args: list[str] | None = None) -> None:
     # statistics are reduced once by EpisodeStatsLogger, and losses are logged as rank 0 computed them
     warnings.filterwarnings("ignore", message=r".*when logging on epoch level in distributed setting")
     argv = list(sys.argv[1:] if args is None else args)
-    if argv and argv[0] in ("play", "export"):  # not Trainer stages: plain commands that parse the same config
+    if not argv or argv[0] in ("-h", "--help"):
+        print(usage())
+        return
+    if argv[0] not in COMMANDS:
+        sys.stderr.write(f"leggedex: unknown command {argv[0]!r}\n{usage()}\n")
+        raise SystemExit(2)
+    if argv[0] in ("play", "export"):  # not Trainer stages: plain commands that parse the same config
         if argv[0] == "play":
             from leggedex.cli.play import main as command
         else:

@@ -4,6 +4,8 @@ parsed without running anything, the checkpoint checked against it, an evaluatio
 
 from __future__ import annotations
 
+import argparse
+import difflib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,29 @@ import torch
 from leggedex.cli.fit import LeggedexCLI
 from leggedex.envs.vec_env import VecEnv
 from leggedex.methods.base import OnPolicyMethod
+
+
+class CommandHelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """The module docstring as written, and every option's default (unless its help already says it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def parse_command_line(parser: argparse.ArgumentParser, argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
+    """The command's own options, and the config overrides (dotted keys, ``--data.num_envs 8``) for the config.
+
+    An unknown option without a dot is a misspelt option of the command: refused with the closest ones.
+    """
+    args, overrides = parser.parse_known_args(argv)
+    for token in overrides:
+        name = token.split("=", 1)[0]
+        if name.startswith("-") and "." not in name:
+            close = difflib.get_close_matches(name, list(parser._option_string_actions), n=3, cutoff=0.6)
+            parser.error(f"unrecognized option {name}" + (f"; did you mean: {', '.join(close)}?" if close else ""))
+    return args, overrides
 
 
 def load_method(config_args: list[str], ckpt_path: str | Path) -> tuple[Any, OnPolicyMethod]:

@@ -19,6 +19,7 @@ through ``policy_inputs()`` and ``inference_policy(*inputs)`` only. Arguments th
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import warnings
 from pathlib import Path
@@ -27,7 +28,13 @@ from typing import Any
 import torch
 from torch import nn
 
-from leggedex.cli.checkpoint import build_env, check_policy_fits_env, load_method
+from leggedex.cli.checkpoint import (
+    CommandHelpFormatter,
+    build_env,
+    check_policy_fits_env,
+    load_method,
+    parse_command_line,
+)
 from leggedex.cli.fit import run_dir_of_checkpoint
 from leggedex.envs.vec_env import VecEnv
 from leggedex.methods.base import OnPolicyMethod
@@ -59,10 +66,19 @@ def example_inputs(method: OnPolicyMethod, batch: int = 1) -> tuple[torch.Tensor
 
 def export_torchscript(method: OnPolicyMethod, path: Path) -> None:
     policy = DeployPolicy(method).eval()
-    with torch.no_grad(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        traced = torch.jit.trace(policy, example_inputs(method, batch=2), check_trace=True)
-        traced.save(str(path))
+    trainable = [p for p in policy.parameters() if p.requires_grad]
+    # traced with parameters that need no gradient, so that the saved policy's actions do not ask for one
+    # (a robot-side ``actions.numpy()`` would raise)
+    for parameter in trainable:
+        parameter.requires_grad_(False)
+    try:
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            traced = torch.jit.trace(policy, example_inputs(method, batch=2), check_trace=True)
+            traced.save(str(path))
+    finally:
+        for parameter in trainable:
+            parameter.requires_grad_(True)
 
 
 def export_onnx(method: OnPolicyMethod, path: Path, opset: int = ONNX_OPSET) -> None:
@@ -131,8 +147,15 @@ def default_out_dir(ckpt_path: str | Path) -> Path:
     return base / "exports" / ckpt_path.stem
 
 
+def check_export_support() -> None:
+    """Raise a RuntimeError naming what ONNX export needs and is not installed (before anything is written)."""
+    if importlib.util.find_spec("onnx") is None:
+        raise RuntimeError('export writes ONNX and needs the onnx package: pip install -e ".[export]"')
+
+
 def export(config_args: list[str], ckpt_path: str | Path, out_dir: str | Path | None = None) -> Path:
     """Load, check against the config's env, and write ``policy.pt``, ``policy.onnx``, ``deploy.json``."""
+    check_export_support()
     cli, method = load_method(config_args, ckpt_path)
     env = build_env(cli, num_envs=1, seed=0)
     try:
@@ -150,7 +173,7 @@ def export(config_args: list[str], ckpt_path: str | Path, out_dir: str | Path | 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="leggedex export", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        allow_abbrev=False, prog="leggedex export", description=__doc__, formatter_class=CommandHelpFormatter)
     p.add_argument("--config", action="append", required=True, help="training config (repeatable)")
     p.add_argument("--ckpt_path", required=True, help="checkpoint to export")
     p.add_argument("--out", type=Path, default=None, help="output folder (default: <run>/exports/<ckpt stem>/)")
@@ -158,7 +181,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> None:
-    args, overrides = parser().parse_known_args(argv)
+    command_parser = parser()
+    args, overrides = parse_command_line(command_parser, argv)
+    try:
+        check_export_support()
+    except RuntimeError as error:
+        command_parser.error(str(error))
     config_args = [item for path in args.config for item in ("--config", path)] + overrides
     out = export(config_args, args.ckpt_path, args.out)
     print(f"wrote {out / 'policy.pt'}, {out / 'policy.onnx'} and {out / 'deploy.json'}")

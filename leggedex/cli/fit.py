@@ -27,6 +27,7 @@ from lightning.pytorch.cli import LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from callbacks import EpisodeStatsLogger, IterationCheckpoint, RLProgressBar
+from leggedex.cli.messages import LeggedexArgumentParser, quiet_lightning
 from leggedex.data import OnPolicyDataModule
 from leggedex.methods.base import OnPolicyMethod
 
@@ -63,6 +64,8 @@ class LeggedexCLI(LightningCLI):
     """LightningCLI with leggedex's defaults; see the module docstring."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        quiet_lightning()
+        kwargs.setdefault("parser_class", LeggedexArgumentParser)
         kwargs.setdefault("model_class", OnPolicyMethod)
         kwargs.setdefault("datamodule_class", OnPolicyDataModule)
         kwargs.setdefault("subclass_mode_model", True)
@@ -70,6 +73,12 @@ class LeggedexCLI(LightningCLI):
         kwargs.setdefault("trainer_defaults", dict(TRAINER_DEFAULTS))
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
         super().__init__(*args, **kwargs)
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """Only ``fit``: validate, test and predict have no meaning for an on-policy method (no dataset to score);
+        ``leggedex play`` evaluates a policy."""
+        return {"fit": LightningCLI.subcommands()["fit"]}
 
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_argument("--experiment", type=str | None, default=None,

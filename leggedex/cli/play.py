@@ -12,24 +12,37 @@ The results are also written as JSON (default: next to the checkpoint, ``<ckpt s
 
 The policy is ``method.inference_policy(*obs[g] for g in method.policy_inputs())``, so any method plays.
 Arguments that this command does not know (``--data.env.init_args.backend.init_args.num_threads 1``, ...) are
-passed to the config parser as overrides. Video is not recorded.
+passed to the config parser as overrides (a misspelt option of this command is refused). ``--video clip.mp4``
+also records one robot following the first command (checked before the evaluation: imageio and an OpenGL platform).
+Non-finite numbers are written to the JSON as null.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from leggedex.cli.checkpoint import build_env, check_policy_fits_env, load_method
+from leggedex.cli.checkpoint import (
+    CommandHelpFormatter,
+    build_env,
+    check_policy_fits_env,
+    load_method,
+    parse_command_line,
+)
 from leggedex.envs.first_episode import FirstEpisode
 from leggedex.envs.vec_env import Obs, VecEnv
 
 Policy = Callable[[Obs], torch.Tensor]
+
+
+class PlayOptionError(ValueError):
+    """An option that does not fit the env it plays (found once the env is built, before evaluating)."""
 
 
 def parse_commands(text: str | None) -> list[tuple[float, float, float]]:
@@ -89,6 +102,9 @@ def play(
                                   "env": type(env).__name__, "num_envs": num_envs, "seed": seed,
                                   "duration_s": duration_s}
         if isinstance(env, LeggedLocomotion):
+            if duration_s <= settle_s:
+                raise PlayOptionError(f"--duration ({duration_s:g} s) must be longer than --settle ({settle_s:g} s): "
+                                      "velocities are averaged after --settle, so nothing would be measured")
             commands = list(commands) if commands is not None else list(DEFAULT_COMMANDS)
             report["settle_s"] = settle_s
             report["robots_per_command"] = num_envs // len(commands)
@@ -99,7 +115,7 @@ def play(
                 report["video"] = str(record_video(cli, policy, commands[0], duration_s, seed, video_path))
         else:
             if commands is not None:
-                raise ValueError(f"--commands needs a velocity-tracking env; {type(env).__name__} takes none")
+                raise PlayOptionError(f"--commands needs a velocity-tracking env; {type(env).__name__} takes none")
             report["commands"] = evaluate_generic(env, policy, duration_s)
     finally:
         env.close()
@@ -152,7 +168,7 @@ def default_json_path(ckpt_path: str | Path) -> Path:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="leggedex play", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+        allow_abbrev=False, prog="leggedex play", description=__doc__, formatter_class=CommandHelpFormatter)
     p.add_argument("--config", action="append", required=True, help="training config (repeatable)")
     p.add_argument("--ckpt_path", required=True, help="checkpoint to evaluate")
     p.add_argument("--num_envs", type=int, default=600, help="robots in all (split evenly over the commands)")
@@ -166,16 +182,45 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str]) -> None:
-    args, overrides = parser().parse_known_args(argv)
+def check_options(args: argparse.Namespace) -> None:
+    """Refuse options that could only fail late or report nothing, before any env is built."""
     if args.num_envs <= 0:
         raise ValueError(f"--num_envs must be positive, got {args.num_envs}")
+    if args.duration <= 0 or args.settle < 0:
+        raise ValueError(f"--duration must be positive and --settle >= 0, got {args.duration} and {args.settle}")
+    if args.video is not None:
+        from leggedex.envs.locomotion.video import check_video_support
+
+        check_video_support()
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every non-finite float as None (JSON has no NaN or Infinity)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(v) for v in value]
+    return value
+
+
+def main(argv: list[str]) -> None:
+    command_parser = parser()
+    args, overrides = parse_command_line(command_parser, argv)
+    try:
+        check_options(args)
+    except (ValueError, RuntimeError) as error:
+        command_parser.error(str(error))
     commands = parse_commands(args.commands) if args.commands is not None else None
     config_args = [item for path in args.config for item in ("--config", path)] + overrides
-    report = play(config_args, args.ckpt_path, args.num_envs, commands, args.duration, args.settle, args.seed,
-                  args.video)
+    try:
+        report = play(config_args, args.ckpt_path, args.num_envs, commands, args.duration, args.settle, args.seed,
+                      args.video)
+    except PlayOptionError as error:
+        command_parser.error(str(error))
     print(markdown_table(report))
     path = args.json if args.json is not None else default_json_path(args.ckpt_path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2) + "\n")
+    path.write_text(json.dumps(json_ready(report), indent=2, allow_nan=False) + "\n")
     print(f"wrote {path}")

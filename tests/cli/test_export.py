@@ -209,3 +209,13 @@ def test_an_estimator_policy_exports_and_plays_through_the_generic_commands(tmp_
     capsys.readouterr()
     main(["play", "--config", config, "--ckpt_path", str(ckpt), "--num_envs", "8", "--duration", "1"])
     assert "| envs | survival | mean return |" in capsys.readouterr().out
+
+
+def test_the_exported_torchscript_returns_actions_that_need_no_gradient(tiny, exported) -> None:
+    _, ckpt = tiny
+    policy = torch.jit.load(str(exported / "policy.pt"))
+    _, method = load_method(["--config", str(tiny[0])], ckpt)
+    actions = policy(torch.zeros(1, method.built_obs_spec.groups["policy"]))
+    assert not actions.requires_grad
+    actions.numpy()  # what a robot-side loop does
+    assert all(p.requires_grad for p in method.parameters())  # the method itself is left trainable

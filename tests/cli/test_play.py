@@ -64,3 +64,11 @@ def test_help_answers(command, capsys) -> None:
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert "--ckpt_path" in capsys.readouterr().out
+
+
+def test_a_duration_within_the_settle_time_is_refused_before_evaluating(tiny, capsys) -> None:
+    config, ckpt = tiny
+    with pytest.raises(SystemExit) as exit_info:
+        main(["play", "--config", str(config), "--ckpt_path", str(ckpt), "--duration", "1", "--json", "never.json"])
+    assert exit_info.value.code == 2
+    assert "--duration (1 s) must be longer than --settle (2 s)" in capsys.readouterr().err

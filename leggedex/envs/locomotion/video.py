@@ -1,13 +1,15 @@
 """Offscreen video of a locomotion policy: the backend's renderer on one world, a camera that follows the base.
 
-With the MuJoCo backends rendering needs an OpenGL context without a display: set ``MUJOCO_GL=osmesa`` (Debian
-package libosmesa6) or
-``MUJOCO_GL=egl`` before MuJoCo is imported; ``leggedex`` picks ``osmesa`` when no display is set and the
-variable is unset. MP4 files are written with imageio's ffmpeg plugin (``pip install leggedex[video]``).
+With the MuJoCo backends rendering needs an OpenGL context without a display: ``MUJOCO_GL=osmesa`` (Debian
+package libosmesa6) or ``MUJOCO_GL=egl`` (libegl1) before MuJoCo is imported; ``leggedex`` picks the one installed
+when no display is set and the variable is unset. MP4 files are written with imageio's ffmpeg plugin
+(``pip install leggedex[video]``). ``check_video_support()`` says what is missing before any work is done.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -15,6 +17,19 @@ import numpy as np
 import torch
 
 from leggedex.envs.locomotion.env import LeggedLocomotion
+
+
+def check_video_support() -> None:
+    """Raise a RuntimeError naming what recording an MP4 needs and this machine lacks."""
+    missing = [name for name in ("imageio", "imageio_ffmpeg") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise RuntimeError(f"a video needs {' and '.join(missing)}: pip install -e \".[video]\"")
+    platform = os.environ.get("MUJOCO_GL", "").lower()
+    if platform in ("", "glfw") and not os.environ.get("DISPLAY"):
+        raise RuntimeError("a video needs an OpenGL platform and this machine has no display and neither OSMesa nor "
+                           "EGL: install one (Debian/Ubuntu: apt-get install libosmesa6, or libegl1), or set MUJOCO_GL")
+    if platform == "disable":
+        raise RuntimeError("a video needs rendering, and MUJOCO_GL=disable turns it off")
 
 
 @torch.inference_mode()

@@ -1,0 +1,78 @@
+"""What the command line prints besides the run: Lightning's banners filtered out, and parse errors that suggest the
+option meant instead of printing the whole usage."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import inspect
+import logging
+import re
+import sys
+from typing import Any, NoReturn
+
+from jsonargparse import ArgumentParser
+from lightning.pytorch.cli import LightningArgumentParser
+
+# printed by every Trainer, about nothing a leggedex user chose (the accelerator is in the config) or can use
+BANNERS = ("GPU available:", "TPU available:", "💡 Tip:")
+
+
+class DropBanners(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.getMessage()).startswith(BANNERS)
+
+
+def quiet_lightning() -> None:
+    """Drop Lightning's accelerator banner and advertising tips (once per process)."""
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.fabric.utilities.rank_zero"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, DropBanners) for f in logger.filters):
+            logger.addFilter(DropBanners())
+
+
+def class_parameters(class_path: str) -> list[str]:
+    """The keyword arguments ``class_path``'s constructors (its own and its bases') take."""
+    module, _, name = class_path.rpartition(".")
+    try:
+        cls = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError):
+        return []
+    names = []
+    for klass in inspect.getmro(cls):
+        if "__init__" in vars(klass):
+            names += [p.name for p in inspect.signature(vars(klass)["__init__"]).parameters.values()
+                      if p.name != "self" and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    return names
+
+
+def did_you_mean(message: str, parser: ArgumentParser) -> str:
+    """A line naming the closest accepted options to the one ``message`` refuses, or ''."""
+    unknown = re.search(r"unrecognized arguments: (--[\w.]+)", message)
+    if unknown:
+        wrong, candidates = unknown.group(1), [o for o in parser._option_string_actions if o.startswith("--")]
+    else:
+        option, owner = re.search(r"Option '(\w+)' is not accepted", message), re.search(r"class_path '([\w.]+)'",
+                                                                                       message)
+        if option is None or owner is None:
+            return ""
+        wrong, candidates = option.group(1), class_parameters(owner.group(1))
+    close = difflib.get_close_matches(wrong, candidates, n=3, cutoff=0.6)
+    return f"\ndid you mean: {', '.join(close)}?" if close else ""
+
+
+class LeggedexArgumentParser(LightningArgumentParser):
+    """No abbreviated options (``--trainer.max_epoch`` is not ``max_epochs``); errors in a few lines."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str, ex: Exception | None = None) -> NoReturn:
+        if not self.exit_on_error:  # jsonargparse trying alternatives: raise, it handles the error
+            super().error(message, ex)
+        parser = getattr(ex, "subcommand_parser", None) or self
+        prog = parser.prog.replace(" [options]", "")
+        sys.stderr.write(f"{prog}: error: {message}{did_you_mean(message, parser)}\n"
+                         f"(every option: {prog} --help)\n")
+        self.exit(2)
