@@ -5,7 +5,6 @@ parsed without running anything, the checkpoint checked against it, an evaluatio
 from __future__ import annotations
 
 import argparse
-import difflib
 import warnings
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import torch
 
 from leggedex.cli.fit import LeggedexCLI
+from leggedex.cli.messages import closest
 from leggedex.envs.vec_env import VecEnv
 from leggedex.methods.base import OnPolicyMethod
 
@@ -35,8 +35,8 @@ def parse_command_line(parser: argparse.ArgumentParser, argv: list[str]) -> tupl
     for token in overrides:
         name = token.split("=", 1)[0]
         if name.startswith("-") and "." not in name:
-            close = difflib.get_close_matches(name, list(parser._option_string_actions), n=3, cutoff=0.6)
-            parser.error(f"unrecognized option {name}" + (f"; did you mean: {', '.join(close)}?" if close else ""))
+            hint = closest(name, list(parser._option_string_actions))
+            parser.error(f"unrecognized option {name}" + (f"; {hint}" if hint else ""))
     return args, overrides
 
 

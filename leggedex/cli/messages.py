@@ -46,6 +46,12 @@ def class_parameters(class_path: str) -> list[str]:
     return names
 
 
+def closest(wrong: str, candidates: list[str]) -> str:
+    """'did you mean: a, b?' for the candidates closest to ``wrong``, or ''."""
+    close = difflib.get_close_matches(wrong, candidates, n=3, cutoff=0.6)
+    return f"did you mean: {', '.join(close)}?" if close else ""
+
+
 def did_you_mean(message: str, parser: ArgumentParser) -> str:
     """A line naming the closest accepted options to the one ``message`` refuses, or ''."""
     unknown = re.search(r"unrecognized arguments: (--[\w.]+)", message)
@@ -57,8 +63,8 @@ def did_you_mean(message: str, parser: ArgumentParser) -> str:
         if option is None or owner is None:
             return ""
         wrong, candidates = option.group(1), class_parameters(owner.group(1))
-    close = difflib.get_close_matches(wrong, candidates, n=3, cutoff=0.6)
-    return f"\ndid you mean: {', '.join(close)}?" if close else ""
+    hint = closest(wrong, candidates)
+    return f"\n{hint}" if hint else ""
 
 
 class LeggedexArgumentParser(LightningArgumentParser):

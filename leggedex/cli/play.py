@@ -210,9 +210,9 @@ def main(argv: list[str]) -> None:
     args, overrides = parse_command_line(command_parser, argv)
     try:
         check_options(args)
+        commands = parse_commands(args.commands) if args.commands is not None else None
     except (ValueError, RuntimeError) as error:
         command_parser.error(str(error))
-    commands = parse_commands(args.commands) if args.commands is not None else None
     config_args = [item for path in args.config for item in ("--config", path)] + overrides
     try:
         report = play(config_args, args.ckpt_path, args.num_envs, commands, args.duration, args.settle, args.seed,

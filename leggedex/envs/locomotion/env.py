@@ -119,8 +119,9 @@ class LeggedLocomotion(VecEnv):
         self.observation_table = {name: OBSERVATIONS.bind(name, term.params, self)
                                   for name, term in self.obs_layouts.terms.items()}
         self.episode_sums = EpisodeRewardSums(self.reward_weights, num_envs, self.device)
+        self.interval_events = [event for event in self.events if "interval" in event.modes]
         self.event_countdown = {event.term.name: torch.zeros(num_envs, dtype=torch.long, device=self.device)
-                                for event in self.events if "interval" in event.modes}
+                                for event in self.interval_events}
         self._init_observation_buffers()
         self.sim_failure_count = torch.zeros((), device=self.device)  # failed worlds this step (no host sync)
         self._evaluating = False
@@ -258,18 +259,16 @@ class LeggedLocomotion(VecEnv):
 
     def _run_interval_events(self) -> None:
         """Each interval event runs for the envs whose countdown ran out, then restarts their countdown."""
-        pushed = False
-        for event in self.events:
-            if "interval" not in event.modes:
-                continue
+        ran = False
+        for event in self.interval_events:
             countdown = self.event_countdown[event.term.name]
             countdown -= 1
             ids = (countdown <= 0).nonzero(as_tuple=False).squeeze(-1)
             if ids.numel() > 0:
                 countdown[ids] = event.interval_steps
                 event.term(self, ids, None)
-                pushed = True
-        if pushed:
+                ran = True
+        if ran:  # the simulator state changed (a push)
             self._read_state()
 
     def _check_termination(self) -> None:
@@ -325,9 +324,8 @@ class LeggedLocomotion(VecEnv):
                 history.reset(ids)
         self.last_foot_contact[ids] = False
         self.episode_length_buf[ids] = 0
-        for event in self.events:
-            if "interval" in event.modes:
-                self.event_countdown[event.term.name][ids] = event.interval_steps
+        for event in self.interval_events:
+            self.event_countdown[event.term.name][ids] = event.interval_steps
         self.episode_sums.reset(ids)
         self._read_state()
         self.last_foot_pos[ids] = self.foot_pos[ids]

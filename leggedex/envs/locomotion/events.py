@@ -66,11 +66,17 @@ def symmetric(env: LeggedLocomotion, half_width: float, *shape: int) -> torch.Te
     return (torch.rand(*shape, device=env.device, generator=env.generator) * 2 - 1) * half_width
 
 
-@EVENTS.term(mode="reset")
+def prepare_reset_joints(env: LeggedLocomotion, *, position_scale: Sequence[float],
+                         soft_limit: float) -> dict[str, Any]:
+    check_range("events.terms.reset_joints.position_scale", position_scale)
+    return {"position_scale": position_scale, "limits": soft_dof_pos_limits(env, soft_limit)}
+
+
+@EVENTS.term(mode="reset", prepare=prepare_reset_joints)
 def reset_joints(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState, *, position_scale: Sequence[float],
-                 soft_limit: float) -> None:
-    """Joint positions: the home pose times U(``position_scale``), inside the soft range (``soft_limit`` of it)."""
-    limits = soft_dof_pos_limits(env, soft_limit)
+                 limits: torch.Tensor) -> None:
+    """Joint positions: the home pose times U(``position_scale``), inside the soft range (``soft_limit`` of the
+    full one, ``limits`` (dofs, 2))."""
     dof_pos = env.default_dof_pos * uniform(env, position_scale, ids.numel(), env.num_actions)
     reset.dof_pos = torch.maximum(torch.minimum(dof_pos, limits[:, 1]), limits[:, 0])
 
