@@ -42,9 +42,6 @@ class EpisodeStatsLogger(Callback):
         for metric in self._metrics():
             metric.to(pl_module.device)
 
-    def on_train_epoch_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
-        self._iteration_start = time.perf_counter()
-
     def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
         self._learn_start = time.perf_counter()
 
@@ -79,8 +76,8 @@ class EpisodeStatsLogger(Callback):
         for key, value in info.items():
             if torch.isfinite(value):
                 logs[f"Episode/{key}"] = float(value)
-        iteration_time = time.perf_counter() - self._iteration_start
-        logs["Perf/total_fps"] = total_steps / max(iteration_time, 1e-9)
+        # rollout and update only: an evaluation or a video made by another callback is not training time
+        logs["Perf/total_fps"] = total_steps / max(self._collection_time + self._learning_time, 1e-9)
         logs["Perf/collection time"] = self._collection_time
         logs["Perf/learning_time"] = self._learning_time
         pl_module.log_dict(logs, on_step=False, on_epoch=True, batch_size=1)

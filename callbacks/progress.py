@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ProgressBar
@@ -18,6 +19,9 @@ def format_duration(seconds: float) -> str:
 class RLProgressBar(ProgressBar):
     """Prints ``it 12/300 | 45.3k steps/s | reward 12.34 | ep len 200 | 0m31s elapsed | ETA 9m40s``.
 
+    The run directory is printed when training starts and when it ends. Steps/s count the rollout and the update
+    only; time spent after the update by other callbacks (an evaluation, a video) is shown as ``callbacks 48s``.
+
     Args:
         refresh_rate: print every this many iterations (0 disables the display).
     """
@@ -28,6 +32,7 @@ class RLProgressBar(ProgressBar):
         self._enabled = refresh_rate > 0
         self._start = 0.0
         self._first_iteration = 0
+        self._updated_at = 0.0
 
     def disable(self) -> None:
         self._enabled = False
@@ -38,6 +43,20 @@ class RLProgressBar(ProgressBar):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         self._start = time.perf_counter()
         self._first_iteration = trainer.current_epoch
+        log_dir = trainer.log_dir  # a collective under DDP: every rank asks
+        if self._enabled and trainer.is_global_zero:
+            total = trainer.max_epochs if trainer.max_epochs not in (None, -1) else "?"
+            print(f"training iterations {trainer.current_epoch + 1} to {total}; run directory: {log_dir}", flush=True)
+
+    def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        log_dir = trainer.log_dir
+        if self._enabled and trainer.is_global_zero:
+            took = format_duration(time.perf_counter() - self._start)
+            print(f"stopped after iteration {trainer.current_epoch}, {took}; run directory: {log_dir}", flush=True)
+
+    def on_train_batch_end(self, trainer: Trainer, pl_module: LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        self._updated_at = time.perf_counter()
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         iteration = trainer.current_epoch + 1
@@ -52,6 +71,9 @@ class RLProgressBar(ProgressBar):
         if "Train/mean_reward" in metrics:
             parts.append(f"reward {float(metrics['Train/mean_reward']):.3f}")
             parts.append(f"ep len {float(metrics['Train/mean_episode_length']):.0f}")
+        after_update = time.perf_counter() - self._updated_at
+        if after_update >= 1.0:
+            parts.append(f"callbacks {after_update:.0f}s")
         parts.append(f"{format_duration(elapsed)} elapsed")
         if trainer.max_epochs not in (None, -1) and done > 0:
             parts.append(f"ETA {format_duration(elapsed / done * (trainer.max_epochs - iteration))}")

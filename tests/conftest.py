@@ -71,6 +71,7 @@ def make_trainer(max_epochs: int, callbacks: list | None = None, **kwargs: Any) 
         enable_progress_bar=False,
         enable_model_summary=False,
         num_sanity_val_steps=0,
+        log_every_n_steps=1,  # one batch per iteration, as the CLI's default
     )
     defaults.update(kwargs)
     return Trainer(max_epochs=max_epochs, callbacks=callbacks or [], **defaults)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,8 @@ from leggedex.data import OnPolicyDataModule
 from leggedex.methods.base import OnPolicyMethod
 
 RUN_STAMP_ENV = "LEGGEDEX_RUN_STAMP"
+# jsonargparse warns about its own deprecated API that LightningCLI calls: nothing a leggedex user can act on
+os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 DEFAULT_CALLBACKS: tuple[type[Callback], ...] = (EpisodeStatsLogger, IterationCheckpoint, RLProgressBar)
 TRAINER_DEFAULTS: dict[str, Any] = {
     "max_epochs": 1500,
@@ -72,7 +75,10 @@ class LeggedexCLI(LightningCLI):
         kwargs.setdefault("auto_configure_optimizers", False)
         kwargs.setdefault("trainer_defaults", dict(TRAINER_DEFAULTS))
         kwargs.setdefault("save_config_kwargs", {"overwrite": True})
-        super().__init__(*args, **kwargs)
+        with warnings.catch_warnings():
+            # leggedex.cli.main passes its arguments on explicitly (play and export too): sys.argv is not ours to read
+            warnings.filterwarnings("ignore", message=r"LightningCLI's args parameter is intended")
+            super().__init__(*args, **kwargs)
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -93,6 +99,11 @@ class LeggedexCLI(LightningCLI):
             if threads <= 0:
                 raise ValueError(f"--torch_threads must be positive, got {threads}")
             torch.set_num_threads(threads)
+        if run_dir_of_checkpoint(config.get("ckpt_path")) is not None:
+            # a resumed run keeps the config.yaml it started with; the resuming invocation is saved beside it
+            self.save_config_kwargs["config_filename"] = f"config_resumed_{run_stamp()}.yaml"
+            # and writes on into its own checkpoints folder, which Lightning would warn about
+            warnings.filterwarnings("ignore", message=r".*[/\\]checkpoints exists and is not empty")
 
     def _experiment_name(self, config: Any) -> str:
         if config.get("experiment"):
@@ -106,7 +117,7 @@ class LeggedexCLI(LightningCLI):
             return TensorBoardLogger(save_dir=resumed.parent.parent, name=resumed.parent.name, version=resumed.name,
                                      default_hp_metric=False)
         name = run_stamp() + (f"_{config['run_name']}" if config.get("run_name") else "")
-        return TensorBoardLogger(save_dir="logs", name=self._experiment_name(config), version=name,
+        return TensorBoardLogger(save_dir=Path("logs").resolve(), name=self._experiment_name(config), version=name,
                                  default_hp_metric=False)
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:

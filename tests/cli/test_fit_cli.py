@@ -75,6 +75,31 @@ def test_fit_writes_a_sortable_run_dir_and_resume_continues_in_it(tmp_path, monk
     assert event_steps(run, "Loss/surrogate") == [0, 1, 2, 3, 4]
 
 
+def test_a_resumed_run_keeps_its_config_says_where_it_runs_and_warns_of_nothing(tmp_path, monkeypatch,
+                                                                                 capsys) -> None:
+    import warnings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(RUN_STAMP_ENV, "2026-01-02_03-04-05")
+    main(["fit", "--config", QUICKSTART, *SMALL, "--run_name", "first"])
+    run = tmp_path / "logs" / "quickstart" / "2026-01-02_03-04-05_first"
+    out = capsys.readouterr().out
+    assert f"training iterations 1 to 3; run directory: {run}" in out
+    assert "stopped after iteration 3" in out and out.rstrip().endswith(f"run directory: {run}")
+    original = (run / "config.yaml").read_text()
+
+    monkeypatch.setenv(RUN_STAMP_ENV, "2026-01-02_09-09-09")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        main(["fit", "--config", QUICKSTART, *SMALL[:-1], "5", "--ckpt_path", str(run / "checkpoints" / "last.ckpt")])
+    assert not [str(w.message) for w in caught
+                if "exists and is not empty" in str(w.message) or "dirpath has changed" in str(w.message)]
+    assert (run / "config.yaml").read_text() == original
+    resumed = yaml.safe_load((run / "config_resumed_2026-01-02_09-09-09.yaml").read_text())
+    assert resumed["trainer"]["max_epochs"] == 5 and resumed["ckpt_path"].endswith("last.ckpt")
+    assert f"training iterations 4 to 5; run directory: {run}" in capsys.readouterr().out
+
+
 def test_module_entry_point_answers_help() -> None:
     result = subprocess.run([sys.executable, "-m", "leggedex.cli", "fit", "--help"], capture_output=True, text=True,
                             timeout=120)
