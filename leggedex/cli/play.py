@@ -15,6 +15,8 @@ Arguments that this command does not know (``--data.env.init_args.backend.init_a
 passed to the config parser as overrides (a misspelt option of this command is refused). ``--video clip.mp4``
 also records one robot following the first command (checked before the evaluation: imageio and an OpenGL platform).
 Non-finite numbers are written to the JSON as null.
+``--viewer`` instead opens MuJoCo's viewer on one robot (camera following it) and sets the command from the
+keyboard (arrows: vx and yaw rate, ``,``/``.``: vy, space: stop); it needs a display.
 """
 
 from __future__ import annotations
@@ -122,6 +124,24 @@ def play(
     return report
 
 
+def view(config_args: list[str], ckpt_path: str | Path, command: Sequence[float], duration_s: float | None,
+         seed: int) -> int:
+    """Open the interactive viewer on one robot driven by ``ckpt_path``'s policy; returns the steps shown."""
+    from leggedex.envs.locomotion.env import LeggedLocomotion
+    from leggedex.envs.locomotion.viewer import run_viewer
+
+    cli, method = load_method(config_args, ckpt_path)
+    env = build_env(cli, 1, seed)
+    try:
+        if not isinstance(env, LeggedLocomotion):
+            raise PlayOptionError(f"--viewer needs a velocity-tracking env (LeggedLocomotion), got "
+                                  f"{type(env).__name__}")
+        check_policy_fits_env(method, env, ckpt_path)
+        return run_viewer(env, method.deployed_policy(), command, duration_s)
+    finally:
+        env.close()
+
+
 def record_video(cli: Any, policy: Any, command: Sequence[float], duration_s: float, seed: int,
                  path: str | Path) -> Path:
     from leggedex.envs.locomotion.env import LeggedLocomotion
@@ -174,11 +194,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--num_envs", type=int, default=600, help="robots in all (split evenly over the commands)")
     p.add_argument("--commands", default=None,
                    help='JSON list of [vx, vy, yaw], e.g. "[[0.5,0,0],[1.0,0,0]]" (default: the six of evaluation.py)')
-    p.add_argument("--duration", type=float, default=10.0, help="seconds per run")
+    p.add_argument("--duration", type=float, default=None,
+                   help="seconds per run (default: 10; with --viewer: until the window is closed)")
     p.add_argument("--settle", type=float, default=2.0, help="seconds before velocities are averaged")
     p.add_argument("--seed", type=int, default=2024, help="env seed")
     p.add_argument("--json", type=Path, default=None, help="results file (default: <ckpt stem>_play.json beside it)")
     p.add_argument("--video", type=Path, default=None, help="MP4 of one robot following the first command")
+    p.add_argument("--viewer", action="store_true",
+                   help="instead of evaluating: MuJoCo's viewer on one robot, the command set from the keyboard "
+                        "(starting from the first command; needs a display)")
     return p
 
 
@@ -186,7 +210,15 @@ def check_options(args: argparse.Namespace) -> None:
     """Refuse options that could only fail late or report nothing, before any env is built."""
     if args.num_envs <= 0:
         raise ValueError(f"--num_envs must be positive, got {args.num_envs}")
-    if args.duration <= 0 or args.settle < 0:
+    if args.viewer:
+        from leggedex.envs.locomotion.viewer import check_viewer_support
+
+        if args.video is not None:
+            raise ValueError("--viewer and --video are two ways to watch: choose one")
+        check_viewer_support()
+    elif args.duration is None:
+        args.duration = 10.0
+    if (args.duration is not None and args.duration <= 0) or args.settle < 0:
         raise ValueError(f"--duration must be positive and --settle >= 0, got {args.duration} and {args.settle}")
     if args.video is not None:
         from leggedex.envs.locomotion.video import check_video_support
@@ -214,6 +246,14 @@ def main(argv: list[str]) -> None:
     except (ValueError, RuntimeError) as error:
         command_parser.error(str(error))
     config_args = [item for path in args.config for item in ("--config", path)] + overrides
+    if args.viewer:
+        first = commands[0] if commands else (0.5, 0.0, 0.0)
+        try:
+            steps = view(config_args, args.ckpt_path, first, args.duration, args.seed)
+        except PlayOptionError as error:
+            command_parser.error(str(error))
+        print(f"viewer closed after {steps} steps")
+        return
     try:
         report = play(config_args, args.ckpt_path, args.num_envs, commands, args.duration, args.settle, args.seed,
                       args.video)

@@ -4,6 +4,10 @@ any other env; bad ``--commands`` and ``--help``."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 from test_export import tiny_go2_checkpoint
@@ -72,3 +76,23 @@ def test_a_duration_within_the_settle_time_is_refused_before_evaluating(tiny, ca
         main(["play", "--config", str(config), "--ckpt_path", str(ckpt), "--duration", "1", "--json", "never.json"])
     assert exit_info.value.code == 2
     assert "--duration (1 s) must be longer than --settle (2 s)" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs Xvfb's xvfb-run (Debian: apt-get install xvfb)")
+def test_the_viewer_opens_on_a_virtual_display_and_drives_the_robot(tiny) -> None:
+    config, ckpt = tiny
+    env = {k: v for k, v in os.environ.items() if k not in ("MUJOCO_GL", "PYOPENGL_PLATFORM", "DISPLAY")}
+    result = subprocess.run(
+        ["xvfb-run", "-a", "-s", "-screen 0 1280x720x24", sys.executable, "-m", "leggedex.cli", "play",
+         "--config", str(config), "--ckpt_path", str(ckpt), "--viewer", "--duration", "1",
+         "--commands", "[[0.3, 0, 0]]"],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "viewer closed after 50 steps" in result.stdout
+
+
+def test_the_viewer_without_a_display_is_refused_before_loading(monkeypatch, capsys) -> None:
+    monkeypatch.delenv("DISPLAY", raising=False)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["play", "--config", QUICKSTART, "--ckpt_path", "missing.ckpt", "--viewer"])
+    assert exit_info.value.code == 2 and "needs a display" in capsys.readouterr().err

@@ -364,6 +364,11 @@ class MujocoBackend(SimBackend):
         return {name: value.cpu().clone() for name, value in self._dr.items()}
 
     # ------------------------------------------------------------------ rendering
+    def pose(self, data: mujoco.MjData, world: int = 0) -> None:
+        """Put world ``world``'s current pose into ``data`` (positions and the kinematics drawing needs)."""
+        data.qpos[:] = self._world_qpos(world)
+        mujoco.mj_kinematics(self.model, data)
+
     def renderer(self, width: int = 480, height: int = 320) -> MujocoRenderer:
         return MujocoRenderer(self, width, height)
 
@@ -383,8 +388,7 @@ class MujocoRenderer:
 
     def render(self, world: int = 0) -> np.ndarray:
         """(height, width, 3) uint8 image of world ``world`` in its current state."""
-        self._data.qpos[:] = self.backend._world_qpos(world)
-        mujoco.mj_kinematics(self.backend.model, self._data)
+        self.backend.pose(self._data, world)
         self._renderer.update_scene(self._data, camera=self._camera)
         return self._renderer.render().copy()
 

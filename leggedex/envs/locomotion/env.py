@@ -331,8 +331,11 @@ class LeggedLocomotion(VecEnv):
         self.last_foot_pos[ids] = self.foot_pos[ids]
 
     def set_evaluation_commands(self, commands: torch.Tensor | None) -> None:
-        """Hold ``commands`` (num_envs, 3) with no observation noise and no pushes; None restores training."""
+        """Hold ``commands`` (num_envs, 3), from this step on, with no observation noise and no pushes; None
+        restores training (new commands are drawn at the next resampling)."""
         self.commands.fixed = commands
+        if commands is not None:
+            self.commands.command.copy_(commands)
         self._evaluating = commands is not None
 
     def deploy_contract(self) -> dict[str, Any]:
