@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jsonargparse import Namespace
 from lightning.pytorch import Callback, Trainer
-from lightning.pytorch.cli import LightningCLI
+from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from callbacks import EpisodeStatsLogger, IterationCheckpoint, RLProgressBar
-from leggedex.cli.messages import LeggedexArgumentParser, quiet_lightning
+from leggedex.cli.messages import LeggedexArgumentParser, import_class, quiet_lightning
 from leggedex.data import OnPolicyDataModule
 from leggedex.methods.base import OnPolicyMethod
 
@@ -111,19 +112,43 @@ class LeggedexCLI(LightningCLI):
         paths = config.get("config") or []
         return Path(str(paths[0])).stem if paths else "default"
 
-    def _default_logger(self, config: Any) -> TensorBoardLogger:
+    def _default_logger_args(self, config: Any) -> dict[str, Any]:
+        """TensorBoardLogger's arguments for the run directory (see the module docstring)."""
         resumed = run_dir_of_checkpoint(config.get("ckpt_path"))
         if resumed is not None:
-            return TensorBoardLogger(save_dir=resumed.parent.parent, name=resumed.parent.name, version=resumed.name,
-                                     default_hp_metric=False)
+            return {"save_dir": str(resumed.parent.parent), "name": resumed.parent.name, "version": resumed.name,
+                    "default_hp_metric": False}
         name = run_stamp() + (f"_{config['run_name']}" if config.get("run_name") else "")
-        return TensorBoardLogger(save_dir=Path("logs").resolve(), name=self._experiment_name(config), version=name,
-                                 default_hp_metric=False)
+        return {"save_dir": str(Path("logs").resolve()), "name": self._experiment_name(config), "version": name,
+                "default_hp_metric": False}
+
+    def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
+        parser = super().init_parser(**kwargs)
+        if isinstance(parser, LeggedexArgumentParser):
+            parser.complete_printed_config = self._with_run_defaults
+        return parser
+
+    def _with_run_defaults(self, config: Namespace) -> Namespace:
+        """``config`` as it will run: the default logger and RL callbacks filled in where the config has none."""
+        config = config.clone()
+        if "trainer" not in config:
+            return config
+        if config.get("trainer.logger") in (None, True):
+            config["trainer.logger"] = Namespace(class_path=f"{TensorBoardLogger.__module__}.TensorBoardLogger",
+                                                 init_args=Namespace(**self._default_logger_args(config)))
+        given = config.get("trainer.callbacks") or []
+        given = list(given) if isinstance(given, list) else [given]
+        present = [import_class(c.class_path) for c in given if isinstance(c, Namespace) and "class_path" in c]
+        for callback_type in DEFAULT_CALLBACKS:
+            if not any(isinstance(p, type) and issubclass(p, callback_type) for p in present):
+                given.append(Namespace(class_path=f"callbacks.{callback_type.__name__}", init_args=Namespace()))
+        config["trainer.callbacks"] = given
+        return config
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         cli_config = self.config.get(str(self.subcommand), self.config)
         if config.get("logger") in (None, True):
-            config["logger"] = self._default_logger(cli_config)
+            config["logger"] = TensorBoardLogger(**self._default_logger_args(cli_config))
         given = list(config.get("callbacks") or []) + list(callbacks)
         for callback_type in DEFAULT_CALLBACKS:
             if not any(isinstance(c, callback_type) for c in given):

@@ -9,9 +9,10 @@ import inspect
 import logging
 import re
 import sys
+from collections.abc import Callable
 from typing import Any, NoReturn
 
-from jsonargparse import ArgumentParser
+from jsonargparse import ArgumentParser, Namespace
 from lightning.pytorch.cli import LightningArgumentParser
 
 # printed by every Trainer, about nothing a leggedex user chose (the accelerator is in the config) or can use
@@ -31,12 +32,20 @@ def quiet_lightning() -> None:
             logger.addFilter(DropBanners())
 
 
-def class_parameters(class_path: str) -> list[str]:
-    """The keyword arguments ``class_path``'s constructors (its own and its bases') take."""
+def import_class(class_path: str) -> type | None:
+    """The class ``module.Name`` names, or None."""
     module, _, name = class_path.rpartition(".")
     try:
         cls = getattr(importlib.import_module(module), name)
-    except (ImportError, AttributeError):
+    except (ImportError, AttributeError, ValueError):
+        return None
+    return cls if isinstance(cls, type) else None
+
+
+def class_parameters(class_path: str) -> list[str]:
+    """The keyword arguments ``class_path``'s constructors (its own and its bases') take."""
+    cls = import_class(class_path)
+    if cls is None:
         return []
     names = []
     for klass in inspect.getmro(cls):
@@ -67,12 +76,30 @@ def did_you_mean(message: str, parser: ArgumentParser) -> str:
     return f"\n{hint}" if hint else ""
 
 
+def printing_config(parser: ArgumentParser) -> bool:
+    """Whether ``--print_config`` is being answered (jsonargparse marks the parser chain while it prints)."""
+    node: ArgumentParser | None = parser
+    while node is not None:
+        if hasattr(node, "print_config"):
+            return True
+        node = getattr(node, "parent_parser", None)
+    return False
+
+
 class LeggedexArgumentParser(LightningArgumentParser):
-    """No abbreviated options (``--trainer.max_epoch`` is not ``max_epochs``); errors in a few lines."""
+    """No abbreviated options (``--trainer.max_epoch`` is not ``max_epochs``); errors in a few lines;
+    ``--print_config`` prints what runs (``complete_printed_config``: the CLI's run defaults)."""
+
+    complete_printed_config: Callable[[Namespace], Namespace] | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("allow_abbrev", False)
         super().__init__(*args, **kwargs)
+
+    def dump(self, cfg: Namespace | None = None, *args: Any, **kwargs: Any) -> str:
+        if cfg is not None and self.complete_printed_config is not None and printing_config(self):
+            cfg = self.complete_printed_config(cfg)
+        return super().dump(cfg, *args, **kwargs)
 
     def error(self, message: str, ex: Exception | None = None) -> NoReturn:
         if not self.exit_on_error:  # jsonargparse trying alternatives: raise, it handles the error

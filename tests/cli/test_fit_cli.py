@@ -100,6 +100,31 @@ def test_a_resumed_run_keeps_its_config_says_where_it_runs_and_warns_of_nothing(
     assert f"training iterations 4 to 5; run directory: {run}" in capsys.readouterr().out
 
 
+def test_print_config_prints_the_logger_and_callbacks_that_run(capsys, monkeypatch, tmp_path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(RUN_STAMP_ENV, "2026-01-02_03-04-05")
+    trainer = printed_config(capsys, "--run_name", "x")["trainer"]
+    assert trainer["logger"]["class_path"].endswith("TensorBoardLogger")
+    assert trainer["logger"]["init_args"] | {"save_dir": None} == {
+        "save_dir": None, "name": "quickstart", "version": "2026-01-02_03-04-05_x", "default_hp_metric": False}
+    assert trainer["logger"]["init_args"]["save_dir"] == str(tmp_path / "logs")
+    assert [c["class_path"] for c in trainer["callbacks"]] == [
+        "callbacks.EpisodeStatsLogger", "callbacks.IterationCheckpoint", "callbacks.RLProgressBar"]
+    # a config's own callback replaces the default of its kind, and a chosen logger is printed as chosen
+    own = printed_config(capsys, "--trainer.callbacks+=callbacks.IterationCheckpoint",
+                         "--trainer.callbacks.every_n_iterations=7",
+                         "--trainer.logger=lightning.pytorch.loggers.CSVLogger", "--trainer.logger.save_dir=csv")
+    own = own["trainer"]
+    assert [c["class_path"] for c in own["callbacks"]] == [
+        "callbacks.IterationCheckpoint", "callbacks.EpisodeStatsLogger", "callbacks.RLProgressBar"]
+    assert own["callbacks"][0]["init_args"]["every_n_iterations"] == 7
+    assert own["logger"]["class_path"].endswith("CSVLogger") and own["logger"]["init_args"]["save_dir"] == "csv"
+    # what a run saves as config.yaml is still the configuration as given
+    main(["fit", "--config", QUICKSTART, *SMALL, "--run_name", "x"])
+    saved = yaml.safe_load((tmp_path / "logs" / "quickstart" / "2026-01-02_03-04-05_x" / "config.yaml").read_text())
+    assert saved["trainer"]["logger"] is None and saved["trainer"]["callbacks"] is None
+
+
 def test_module_entry_point_answers_help() -> None:
     result = subprocess.run([sys.executable, "-m", "leggedex.cli", "fit", "--help"], capture_output=True, text=True,
                             timeout=120)
