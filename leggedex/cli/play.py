@@ -43,6 +43,9 @@ from leggedex.envs.vec_env import Obs, VecEnv
 Policy = Callable[[Obs], torch.Tensor]
 
 
+DEFAULT_DURATION_S = 10.0
+
+
 class PlayOptionError(ValueError):
     """An option that does not fit the env it plays (found once the env is built, before evaluating)."""
 
@@ -80,7 +83,7 @@ def play(
     ckpt_path: str | Path,
     num_envs: int = 600,
     commands: Sequence[Sequence[float]] | None = None,
-    duration_s: float = 10.0,
+    duration_s: float = DEFAULT_DURATION_S,
     settle_s: float = 2.0,
     seed: int = 2024,
     video_path: str | Path | None = None,
@@ -216,8 +219,6 @@ def check_options(args: argparse.Namespace) -> None:
         if args.video is not None:
             raise ValueError("--viewer and --video are two ways to watch: choose one")
         check_viewer_support()
-    elif args.duration is None:
-        args.duration = 10.0
     if (args.duration is not None and args.duration <= 0) or args.settle < 0:
         raise ValueError(f"--duration must be positive and --settle >= 0, got {args.duration} and {args.settle}")
     if args.video is not None:
@@ -254,8 +255,9 @@ def main(argv: list[str]) -> None:
             command_parser.error(str(error))
         print(f"viewer closed after {steps} steps")
         return
+    duration = args.duration if args.duration is not None else DEFAULT_DURATION_S
     try:
-        report = play(config_args, args.ckpt_path, args.num_envs, commands, args.duration, args.settle, args.seed,
+        report = play(config_args, args.ckpt_path, args.num_envs, commands, duration, args.settle, args.seed,
                       args.video)
     except PlayOptionError as error:
         command_parser.error(str(error))
