@@ -1,8 +1,9 @@
 """Checkpoints counted in PPO iterations: ``model_<it>.ckpt`` every N iterations and a frequent ``last.ckpt``.
 
-A ``ModelCheckpoint`` subclass, so ``--ckpt_path last`` and Lightning's bookkeeping keep working. Files are
-written through Lightning's checkpoint IO, which serializes to memory and moves the finished file into place:
-a crash while writing never leaves a truncated ``last.ckpt``. ``<it>`` is the number of completed iterations,
+A ``ModelCheckpoint`` subclass, so ``--ckpt_path last`` and Lightning's bookkeeping keep working. Unless the
+trainer was given a checkpoint IO of its own, files are written by ``AtomicCheckpointIO`` (``checkpoint_io.py``):
+a temporary file beside the target, synced and renamed, so a crash while writing never leaves a truncated
+``last.ckpt``, and a write that fails stops the run naming the file. ``<it>`` is the number of completed iterations,
 the epoch a resumed run starts from.
 """
 
@@ -13,7 +14,9 @@ from typing import Any
 import torch
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from callbacks.checkpoint_io import AtomicCheckpointIO
 from callbacks.iterations import completed_iterations
 
 
@@ -40,6 +43,11 @@ class IterationCheckpoint(ModelCheckpoint):
             enable_version_counter=False,
         )
         self.last_every_n_iterations = last_every_n_iterations
+
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default, not a user's choice
+            trainer.strategy.checkpoint_io = AtomicCheckpointIO()
+        super().setup(trainer, pl_module, stage)
 
     def _monitor_candidates(self, trainer: Trainer) -> dict[str, Any]:
         candidates = super()._monitor_candidates(trainer)
