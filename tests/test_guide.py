@@ -147,5 +147,6 @@ def test_the_config_and_the_commands_run(workdir: Path, capsys) -> None:
 
 
 def run_dir(workdir: Path) -> Path:
-    (ckpt,) = (workdir / "logs" / "my_method").glob("*/checkpoints/last.ckpt")
+    """The latest run (the fit and the DDP fit started in one second get their own directories: ``_2``)."""
+    ckpt = max((workdir / "logs" / "my_method").glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
     return ckpt.parent.parent.relative_to(workdir)

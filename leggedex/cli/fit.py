@@ -7,15 +7,18 @@
 Beyond LightningCLI it adds:
 
 - ``--experiment`` (default: the config file's stem) and ``--run_name``: runs go to
-  ``logs/<experiment>/<YYYY-MM-DD_HH-MM-SS>_<run_name>/`` (names sort by time), holding TensorBoard events,
-  the resolved ``config.yaml`` and ``checkpoints/``. Resuming from a checkpoint inside such a directory keeps
-  writing into it. Any Lightning logger can be chosen instead with ``trainer.logger``.
+  ``logs/<experiment>/<YYYY-MM-DD_HH-MM-SS>_<run_name>/`` (names sort by time; ``logs`` is
+  ``trainer.default_root_dir`` when that is set), holding TensorBoard events, the resolved ``config.yaml`` and
+  ``checkpoints/``. The directory is created exclusively: a second run started in the same second gets a ``_2``
+  suffix. Resuming from a checkpoint inside such a directory keeps writing into it. Any Lightning logger can be
+  chosen instead with ``trainer.logger``.
 - ``--torch_threads``: torch's intra-op threads (explicit on CPU; the simulators use their own pools).
 - the RL callbacks (statistics, iteration checkpoints, progress line) are added unless the config lists its own.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 import warnings
@@ -34,6 +37,7 @@ from leggedex.data import OnPolicyDataModule
 from leggedex.methods.base import OnPolicyMethod
 
 RUN_STAMP_ENV = "LEGGEDEX_RUN_STAMP"
+RUN_VERSION_ENV = "LEGGEDEX_RUN_VERSION"
 # jsonargparse warns about its own deprecated API that LightningCLI calls: nothing a leggedex user can act on
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 DEFAULT_CALLBACKS: tuple[type[Callback], ...] = (EpisodeStatsLogger, IterationCheckpoint, RLProgressBar)
@@ -52,6 +56,23 @@ def run_stamp() -> str:
     if RUN_STAMP_ENV not in os.environ:
         os.environ[RUN_STAMP_ENV] = time.strftime("%Y-%m-%d_%H-%M-%S")
     return os.environ[RUN_STAMP_ENV]
+
+
+def claim_run_directory(root: Path, name: str) -> str:
+    """Create a new run directory ``root/name`` (or ``name_2``, ``name_3``, ... when another run holds it) and
+    return its name. Created exclusively, so two runs never share one; DDP workers take their launcher's."""
+    if os.environ.get("LOCAL_RANK", "0") != "0" and RUN_VERSION_ENV in os.environ:
+        return os.environ[RUN_VERSION_ENV]
+    root.mkdir(parents=True, exist_ok=True)
+    for attempt in itertools.count(1):
+        version = name if attempt == 1 else f"{name}_{attempt}"
+        try:
+            (root / version).mkdir()
+        except FileExistsError:
+            continue
+        os.environ[RUN_VERSION_ENV] = version  # inherited by the DDP workers the launcher starts
+        return version
+    raise AssertionError("unreachable")
 
 
 def run_dir_of_checkpoint(ckpt_path: str | None) -> Path | None:
@@ -112,15 +133,20 @@ class LeggedexCLI(LightningCLI):
         paths = config.get("config") or []
         return Path(str(paths[0])).stem if paths else "default"
 
-    def _default_logger_args(self, config: Any) -> dict[str, Any]:
-        """TensorBoardLogger's arguments for the run directory (see the module docstring)."""
+    def _default_logger_args(self, config: Any, claim: bool = False) -> dict[str, Any]:
+        """TensorBoardLogger's arguments for the run directory (see the module docstring); with ``claim`` a new
+        run directory is created for them."""
         resumed = run_dir_of_checkpoint(config.get("ckpt_path"))
         if resumed is not None:
             return {"save_dir": str(resumed.parent.parent), "name": resumed.parent.name, "version": resumed.name,
                     "default_hp_metric": False}
         name = run_stamp() + (f"_{config['run_name']}" if config.get("run_name") else "")
-        return {"save_dir": str(Path("logs").resolve()), "name": self._experiment_name(config), "version": name,
-                "default_hp_metric": False}
+        root_dir = (config.get("trainer") or {}).get("default_root_dir")
+        save_dir = Path(root_dir if root_dir else "logs").resolve()
+        experiment = self._experiment_name(config)
+        if claim:
+            name = claim_run_directory(save_dir / experiment, name)
+        return {"save_dir": str(save_dir), "name": experiment, "version": name, "default_hp_metric": False}
 
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:
         parser = super().init_parser(**kwargs)
@@ -148,7 +174,7 @@ class LeggedexCLI(LightningCLI):
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
         cli_config = self.config.get(str(self.subcommand), self.config)
         if config.get("logger") in (None, True):
-            config["logger"] = TensorBoardLogger(**self._default_logger_args(cli_config))
+            config["logger"] = TensorBoardLogger(**self._default_logger_args(cli_config, claim=True))
         given = list(config.get("callbacks") or []) + list(callbacks)
         for callback_type in DEFAULT_CALLBACKS:
             if not any(isinstance(c, callback_type) for c in given):
