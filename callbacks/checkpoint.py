@@ -3,12 +3,14 @@
 A ``ModelCheckpoint`` subclass, so ``--ckpt_path last`` and Lightning's bookkeeping keep working. Unless the
 trainer was given a checkpoint IO of its own, files are written by ``AtomicCheckpointIO`` (``checkpoint_io.py``):
 a temporary file beside the target, synced and renamed, so a crash while writing never leaves a truncated
-``last.ckpt``, and a write that fails stops the run naming the file. ``<it>`` is the number of completed iterations,
-the epoch a resumed run starts from.
+``last.ckpt``, and a write that fails stops the run naming the file. A SIGTERM, SIGINT or SIGUSR1 during training
+writes ``last.ckpt`` after the iteration under way and stops with ``TrainingInterrupted`` (``stop_signals.py``).
+``<it>`` is the number of completed iterations, the epoch a resumed run starts from.
 """
 
 from __future__ import annotations
 
+import signal
 from typing import Any
 
 import torch
@@ -18,6 +20,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from callbacks.checkpoint_io import AtomicCheckpointIO
 from callbacks.iterations import completed_iterations
+from callbacks.stop_signals import StopSignals, TrainingInterrupted
 
 
 class IterationCheckpoint(ModelCheckpoint):
@@ -43,6 +46,8 @@ class IterationCheckpoint(ModelCheckpoint):
             enable_version_counter=False,
         )
         self.last_every_n_iterations = last_every_n_iterations
+        self.stop_signals = StopSignals()
+        self._interrupted: int | None = None
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default, not a user's choice
@@ -54,12 +59,28 @@ class IterationCheckpoint(ModelCheckpoint):
         candidates["iteration"] = torch.tensor(completed_iterations(trainer))
         return candidates
 
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._interrupted = None
+        self.stop_signals.install()
+
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
         saved_now = self._last_global_step_saved == trainer.global_step
-        if not saved_now and completed_iterations(trainer) % self.last_every_n_iterations == 0:
+        # every rank decides together (a signal may reach only some of them); one collective per iteration
+        stop = trainer.strategy.reduce_boolean_decision(self.stop_signals.received is not None, all=False)
+        if not saved_now and (stop or completed_iterations(trainer) % self.last_every_n_iterations == 0):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if stop:
+            self._interrupted = self.stop_signals.received or signal.SIGTERM  # another rank's signal
+            trainer.should_stop = True
 
     def on_train_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
+        self.stop_signals.restore()
         if self._last_global_step_saved != trainer.global_step:
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if self._interrupted is not None:
+            raise TrainingInterrupted(self._interrupted, completed_iterations(trainer), self.last_model_path or None)
+
+    def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
+        self.stop_signals.restore()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import warnings
 
+from callbacks.stop_signals import TrainingInterrupted
 from leggedex.cli.fit import RUN_STAMP_ENV, LeggedexCLI, run_dir_of_checkpoint, run_stamp
 
 __all__ = ["RUN_STAMP_ENV", "LeggedexCLI", "main", "run_dir_of_checkpoint", "run_stamp"]
@@ -50,4 +51,8 @@ def main(args: list[str] | None = None) -> None:
             from leggedex.cli.export import main as command
         command(argv[1:])
         return
-    LeggedexCLI(args=args)
+    try:
+        LeggedexCLI(args=args)
+    except TrainingInterrupted as interrupted:  # last.ckpt is written: say so, and exit as the signal asked
+        sys.stderr.write(f"{interrupted}\n")
+        raise SystemExit(interrupted.exit_code) from None
