@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,33 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 class CheckpointWriteError(OSError):
     """A checkpoint could not be written; the previous file at that path is unchanged."""
+
+
+class CheckpointReadError(ValueError):
+    """A checkpoint file is missing, empty, truncated or not a checkpoint."""
+
+
+def check_checkpoint_file(path: str | Path) -> None:
+    """Raise ``CheckpointReadError`` naming ``path`` and what is wrong with it, before anything loads it.
+
+    A torch checkpoint is a zip archive; reading every member's checksum finds a truncated or damaged file without
+    unpickling anything.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointReadError(f"no checkpoint at {path}")
+    size = path.stat().st_size
+    if size == 0:
+        raise CheckpointReadError(f"checkpoint {path} is empty (0 bytes): its write was interrupted")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise CheckpointReadError(f"checkpoint {path} ({size} bytes) is truncated or not a torch checkpoint: "
+                                  f"{error}") from None
+    if damaged is not None:
+        raise CheckpointReadError(f"checkpoint {path} ({size} bytes) is damaged: member {damaged} fails its "
+                                  "checksum")
 
 
 def temporary_files(path: Path) -> list[Path]:

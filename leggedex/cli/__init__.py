@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 import warnings
 
+from callbacks.checkpoint_io import CheckpointReadError
 from callbacks.stop_signals import TrainingInterrupted
 from leggedex.cli.fit import RUN_STAMP_ENV, LeggedexCLI, run_dir_of_checkpoint, run_stamp
 
@@ -56,3 +57,6 @@ def main(args: list[str] | None = None) -> None:
     except TrainingInterrupted as interrupted:  # last.ckpt is written: say so, and exit as the signal asked
         sys.stderr.write(f"{interrupted}\n")
         raise SystemExit(interrupted.exit_code) from None
+    except CheckpointReadError as error:
+        sys.stderr.write(f"leggedex fit: {error}\n")
+        raise SystemExit(1) from None

@@ -5,12 +5,12 @@ parsed without running anything, the checkpoint checked against it, an evaluatio
 from __future__ import annotations
 
 import argparse
-import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from callbacks.checkpoint_io import check_checkpoint_file
 from leggedex.cli.fit import LeggedexCLI
 from leggedex.cli.messages import closest
 from leggedex.envs.vec_env import VecEnv
@@ -47,11 +47,8 @@ def load_method(config_args: list[str], ckpt_path: str | Path) -> tuple[Any, OnP
     checkpoint written by another method is refused with both names before the method is constructed.
     """
     ckpt_path = Path(ckpt_path)
-    if not ckpt_path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {ckpt_path}")
-    with warnings.catch_warnings():  # the config is parsed from our own argument list, not from sys.argv
-        warnings.filterwarnings("ignore", message=".*args parameter is intended to run from within Python")
-        cli = LeggedexCLI(args=[*config_args, "--trainer.logger", "false"], run=False, save_config_callback=None)
+    check_checkpoint_file(ckpt_path)
+    cli = LeggedexCLI(args=[*config_args, "--trainer.logger", "false"], run=False, save_config_callback=None)
     method_type = type(cli.model)
     checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     written_by = (checkpoint.get("leggedex") or {}).get("method")

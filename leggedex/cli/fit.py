@@ -32,12 +32,14 @@ from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
 from lightning.pytorch.loggers import TensorBoardLogger
 
 from callbacks import EpisodeStatsLogger, IterationCheckpoint, RLProgressBar
+from callbacks.checkpoint_io import check_checkpoint_file
 from leggedex.cli.messages import LeggedexArgumentParser, import_class, quiet_lightning
 from leggedex.data import OnPolicyDataModule
 from leggedex.methods.base import OnPolicyMethod
 
 RUN_STAMP_ENV = "LEGGEDEX_RUN_STAMP"
 RUN_VERSION_ENV = "LEGGEDEX_RUN_VERSION"
+CKPT_ALIASES = ("last", "best", "hpc", "registry")  # --ckpt_path values Lightning resolves itself
 # jsonargparse warns about its own deprecated API that LightningCLI calls: nothing a leggedex user can act on
 os.environ.setdefault("JSONARGPARSE_DEPRECATION_WARNINGS", "off")
 DEFAULT_CALLBACKS: tuple[type[Callback], ...] = (EpisodeStatsLogger, IterationCheckpoint, RLProgressBar)
@@ -77,7 +79,7 @@ def claim_run_directory(root: Path, name: str) -> str:
 
 def run_dir_of_checkpoint(ckpt_path: str | None) -> Path | None:
     """``logs/<exp>/<run>`` for a checkpoint at ``logs/<exp>/<run>/checkpoints/<file>``, else None."""
-    if not ckpt_path or ckpt_path in ("last", "best", "hpc", "registry"):
+    if not ckpt_path or ckpt_path in CKPT_ALIASES:
         return None
     path = Path(ckpt_path).resolve()
     if path.parent.name == "checkpoints":
@@ -113,6 +115,13 @@ class LeggedexCLI(LightningCLI):
                             help="Run group under logs/ (default: config stem)")
         parser.add_argument("--run_name", type=str, default="", help="Suffix of the run directory name")
         parser.add_argument("--torch_threads", type=int | None, default=None, help="torch.set_num_threads")
+
+    def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        super().parse_arguments(parser, args)
+        config = self.config.get(str(self.config.get("subcommand")), self.config)
+        ckpt_path = config.get("ckpt_path")
+        if ckpt_path and ckpt_path not in CKPT_ALIASES:
+            check_checkpoint_file(ckpt_path)  # before LightningCLI reads its hyperparameters, and before any env
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)
