@@ -78,6 +78,18 @@ class PPO(OnPolicyMethod):
             raise ValueError("num_learning_epochs and num_mini_batches must be positive")
         if not 0.0 < gamma <= 1.0 or not 0.0 <= lam <= 1.0:
             raise ValueError(f"gamma must be in (0, 1] and lam in [0, 1], got gamma={gamma}, lam={lam}")
+        positive = {"learning_rate": learning_rate, "min_learning_rate": min_learning_rate,
+                    "max_learning_rate": max_learning_rate, "desired_kl": desired_kl, "clip_param": clip_param,
+                    "init_noise_std": init_noise_std, "min_std": min_std, "max_grad_norm": max_grad_norm}
+        for name, value in positive.items():
+            if not value > 0:  # also refuses NaN
+                raise ValueError(f"model.{name} must be positive, got {value}")
+        if schedule == "adaptive" and not min_learning_rate <= learning_rate <= max_learning_rate:
+            raise ValueError(f"model.learning_rate must lie in [min_learning_rate, max_learning_rate] = "
+                             f"[{min_learning_rate}, {max_learning_rate}], got {learning_rate}")
+        for name, value in {"value_loss_coef": value_loss_coef, "entropy_coef": entropy_coef}.items():
+            if not value >= 0:
+                raise ValueError(f"model.{name} must be >= 0, got {value}")
         self.actor_critic: ActorCritic | None = None
         self._transition: dict[str, Any] = {}
 

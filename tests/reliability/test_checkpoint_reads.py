@@ -46,3 +46,4 @@ def test_resuming_from_a_truncated_checkpoint_stops_before_anything_is_made(dama
     err = capsys.readouterr().err
     assert "truncated.ckpt" in err and "is truncated" in err
     assert not (damaged / "logs").exists()  # no run directory was made
+
