@@ -5,6 +5,7 @@ trainer was given a checkpoint IO of its own, files are written by ``AtomicCheck
 a temporary file beside the target, synced and renamed, so a crash while writing never leaves a truncated
 ``last.ckpt``, and a write that fails stops the run naming the file. A SIGTERM, SIGINT or SIGUSR1 during training
 writes ``last.ckpt`` after the iteration under way and stops with ``TrainingInterrupted`` (``stop_signals.py``).
+A run that diverges (``TrainingDiverged``) gets a note naming the latest checkpoint written before it.
 ``<it>`` is the number of completed iterations, the epoch a resumed run starts from.
 """
 
@@ -21,6 +22,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from callbacks.checkpoint_io import AtomicCheckpointIO
 from callbacks.iterations import completed_iterations
 from callbacks.stop_signals import StopSignals, TrainingInterrupted
+from leggedex.methods.divergence import TrainingDiverged
 
 
 class IterationCheckpoint(ModelCheckpoint):
@@ -48,6 +50,7 @@ class IterationCheckpoint(ModelCheckpoint):
         self.last_every_n_iterations = last_every_n_iterations
         self.stop_signals = StopSignals()
         self._interrupted: int | None = None
+        self._intact: tuple[str, int] | None = None  # the latest checkpoint of this fit: path, iterations it holds
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if type(trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # Lightning's default, not a user's choice
@@ -62,6 +65,7 @@ class IterationCheckpoint(ModelCheckpoint):
     def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         self._interrupted = None
+        self._intact = (str(trainer.ckpt_path), completed_iterations(trainer)) if trainer.ckpt_path else None
         self.stop_signals.install()
 
     def on_train_epoch_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
@@ -82,5 +86,20 @@ class IterationCheckpoint(ModelCheckpoint):
         if self._interrupted is not None:
             raise TrainingInterrupted(self._interrupted, completed_iterations(trainer), self.last_model_path or None)
 
+    def _save_checkpoint(self, trainer: Trainer, filepath: str) -> None:
+        super()._save_checkpoint(trainer, filepath)
+        self._intact = (filepath, completed_iterations(trainer))
+
+    def intact_checkpoint(self) -> str:
+        """What a failed fit can resume from: the latest checkpoint written (or resumed from), or that none is."""
+        if self._intact is None:
+            return ("No checkpoint of this run exists yet (the first is written after iteration "
+                    f"{min(self.last_every_n_iterations, self._every_n_epochs)}).")
+        path, iterations = self._intact
+        return (f"The latest checkpoint, {path}, holds {iterations} iteration(s) and was written before this "
+                f"failure: resume with --ckpt_path {path} once the cause is fixed.")
+
     def on_exception(self, trainer: Trainer, pl_module: LightningModule, exception: BaseException) -> None:
         self.stop_signals.restore()
+        if isinstance(exception, TrainingDiverged):
+            exception.checkpoint = self.intact_checkpoint()

@@ -21,6 +21,7 @@ from lightning.pytorch import LightningDataModule, Trainer
 
 from leggedex.envs.vec_env import Obs, VecEnv
 from leggedex.methods.base import Rollout, gather_to_rank_zero, trainer_datamodule
+from leggedex.methods.divergence import check_actions, check_env_step
 
 EnvFactory = Callable[[int, int, str], VecEnv]
 """Builds an env from (num_envs, seed, device); in a config: ``class_path`` + task ``init_args``."""
@@ -66,12 +67,18 @@ class EpisodeTracker:
 
 
 def collect_rollout(env: VecEnv, method: Any, obs: Obs, tracker: EpisodeTracker) -> Rollout:
-    """One rollout from ``obs``: ``method.act`` / ``env.step`` / ``method.process_env_step``, no autograd."""
+    """One rollout from ``obs``: ``method.act`` / ``env.step`` / ``method.process_env_step``, no autograd.
+
+    Observations, rewards and actions are checked as they enter (``divergence.check_env_step``)."""
     start = time.perf_counter()
+    iteration = method.iteration
     with torch.inference_mode():
-        for _ in range(method.num_steps_per_env):
+        check_env_step(env, obs, None, iteration, 0)
+        for step in range(method.num_steps_per_env):
             actions = method.act(obs)
+            check_actions(actions, iteration, step)
             obs, rewards, dones, extras = env.step(actions)
+            check_env_step(env, obs, rewards, iteration, step)
             method.process_env_step(obs, rewards, dones, extras)
             tracker.update(rewards, dones, extras)
     returns, lengths, info = tracker.pop()

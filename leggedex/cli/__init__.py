@@ -14,6 +14,7 @@ import warnings
 from callbacks.checkpoint_io import CheckpointReadError
 from callbacks.stop_signals import TrainingInterrupted
 from leggedex.cli.fit import RUN_STAMP_ENV, LeggedexCLI, run_dir_of_checkpoint, run_stamp
+from leggedex.methods.divergence import TrainingDiverged
 
 __all__ = ["RUN_STAMP_ENV", "LeggedexCLI", "main", "run_dir_of_checkpoint", "run_stamp"]
 
@@ -59,4 +60,7 @@ def main(args: list[str] | None = None) -> None:
         raise SystemExit(interrupted.exit_code) from None
     except CheckpointReadError as error:
         sys.stderr.write(f"leggedex fit: {error}\n")
+        raise SystemExit(1) from None
+    except TrainingDiverged as error:  # the message and the checkpoint it can resume from say all a traceback would
+        sys.stderr.write(f"leggedex fit: {type(error).__name__}: {error}\n")
         raise SystemExit(1) from None

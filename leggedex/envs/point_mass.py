@@ -119,6 +119,9 @@ class PointMassReach(VecEnv):
     def obs_terms(self) -> dict[str, TermSlices]:
         return {group: term_slices(terms) for group, terms in GROUP_TERMS.items() if group in self.obs_groups}
 
+    def reward_terms(self) -> dict[str, torch.Tensor]:
+        return dict(self.episode_sums.last_step)
+
     @property
     def episode_keys(self) -> tuple[str, ...]:
         return self.episode_sums.keys()

@@ -13,6 +13,7 @@ class EpisodeRewardSums:
 
     def __init__(self, names: Iterable[str], num_envs: int, device: torch.device | str) -> None:
         self.sums = {name: torch.zeros(num_envs, device=device) for name in names}
+        self.last_step: dict[str, torch.Tensor] = {}  # each term's value in the latest step
 
     def __getitem__(self, name: str) -> torch.Tensor:
         return self.sums[name]
@@ -22,6 +23,7 @@ class EpisodeRewardSums:
 
     def add(self, name: str, value: torch.Tensor) -> None:
         self.sums[name] += value
+        self.last_step[name] = value
 
     def reset(self, ids: torch.Tensor) -> None:
         for sums in self.sums.values():

@@ -127,6 +127,11 @@ class VecEnv(ABC):
         ``{}`` when it does not describe them."""
         return {}
 
+    def reward_terms(self) -> dict[str, torch.Tensor]:
+        """Each named reward term's (num_envs,) contribution to the latest step's rewards, for an env that sums
+        named terms (``{}`` otherwise): what an error about a non-finite reward names."""
+        return {}
+
     @property
     def obs_spec(self) -> ObsSpec:
         terms = self.obs_terms

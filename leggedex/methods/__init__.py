@@ -1,8 +1,10 @@
 """RL methods, one LightningModule each. A config selects one by ``class_path``: no registry to edit."""
 
-from leggedex.methods.base import NonFiniteError, OnPolicyMethod, Rollout
+from leggedex.methods.base import OnPolicyMethod, Rollout
+from leggedex.methods.divergence import NonFiniteError, StdOutOfRange, TrainingDiverged
 from leggedex.methods.estimator import EstimatorPPO
 from leggedex.methods.ppo import PPO
 from leggedex.methods.teacher_student import TeacherStudentPPO
 
-__all__ = ["PPO", "EstimatorPPO", "NonFiniteError", "OnPolicyMethod", "Rollout", "TeacherStudentPPO"]
+__all__ = ["PPO", "EstimatorPPO", "NonFiniteError", "OnPolicyMethod", "Rollout", "StdOutOfRange",
+           "TeacherStudentPPO", "TrainingDiverged"]

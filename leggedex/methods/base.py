@@ -33,14 +33,12 @@ import torch.distributed as dist
 from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.utilities import AttributeDict
+from torch import nn
 
 from leggedex.envs.vec_env import Obs, ObsSpec, VecEnv
+from leggedex.methods.divergence import check_finite, check_gradients
 
 T = TypeVar("T")
-
-
-class NonFiniteError(RuntimeError):
-    """A NaN or Inf reached the training data or a loss; the message names the tensor and the iteration."""
 
 
 @dataclass
@@ -55,24 +53,6 @@ class Rollout:
     episode_returns: torch.Tensor
     episode_lengths: torch.Tensor
     episode_info: dict[str, torch.Tensor] = field(default_factory=dict)
-
-
-def check_finite(name: str, tensor: torch.Tensor, iteration: int) -> None:
-    """Raise ``NonFiniteError`` naming ``name`` when ``tensor`` holds a NaN or an Inf."""
-    finite = torch.isfinite(tensor)
-    if bool(finite.all()):
-        return
-    nans = int(torch.isnan(tensor).sum())
-    infs = int((~finite).sum()) - nans
-    where = ""
-    if tensor.dim() >= 2:  # rollout buffers are (step, env, ...): name the first offending step and envs
-        bad = (~finite).flatten(2).any(-1) if tensor.dim() > 2 else ~finite
-        steps, envs = bad.nonzero(as_tuple=True)
-        where = f" (first at rollout step {int(steps[0])}, envs {sorted(set(envs.tolist()))[:8]})"
-    raise NonFiniteError(
-        f"non-finite values in {name} at iteration {iteration}: {nans} NaN, {infs} Inf{where}. "
-        "Training stopped before the update; the last checkpoint is intact."
-    )
 
 
 def numpy_rng_state() -> dict[str, Any]:
@@ -235,6 +215,22 @@ class OnPolicyMethod(LightningModule):
             self.manual_backward(loss)
         else:
             loss.backward()
+
+    def clipped_step(self, what: str, loss: torch.Tensor, optimizer: Any, max_grad_norm: float) -> None:
+        """One step of ``optimizer`` on ``loss``: the loss and then the gradients checked (``NonFiniteError`` naming
+        ``what`` and the parameters), the gradient norm of the optimizer's parameters clipped to ``max_grad_norm``."""
+        check_finite(what, loss.detach(), self.iteration)
+        optimizer.zero_grad(set_to_none=True)
+        self.backward_loss(loss)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        try:  # raises before it scales any gradient, so that the non-finite ones can be named
+            nn.utils.clip_grad_norm_(params, max_grad_norm, error_if_nonfinite=True)
+        except RuntimeError as error:
+            if "non-finite" not in str(error):
+                raise
+            check_gradients(self, params, self.iteration, what)
+            raise
+        optimizer.step()
 
     def mean_over_ranks(self, value: torch.Tensor) -> torch.Tensor:
         """Average ``value`` over data-parallel ranks (identity in a single process)."""

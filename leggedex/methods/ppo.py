@@ -20,6 +20,7 @@ Methods built on PPO override small hooks instead of PPO's bodies:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
@@ -29,7 +30,8 @@ from torch import nn
 from torch.distributions import Normal
 
 from leggedex.envs.vec_env import Obs, ObsSpec
-from leggedex.methods.base import OnPolicyMethod, Rollout, check_finite
+from leggedex.methods.base import OnPolicyMethod, Rollout
+from leggedex.methods.divergence import StdOutOfRange, check_finite, check_parameters
 from leggedex.modules.actor_critic import ActorCritic
 from leggedex.modules.normalizer import EmpiricalNormalizer, empirical
 from leggedex.storage.rollout import MiniBatch, RolloutStorage
@@ -52,6 +54,8 @@ class PPO(OnPolicyMethod):
         activation: str = "elu",
         init_noise_std: float = 1.0,
         min_std: float = 1e-3,
+        max_std: float | None = None,
+        std_out_of_range: Literal["clamp", "stop"] = "clamp",
         empirical_normalization: bool = False,
         num_steps_per_env: int = 24,
         num_learning_epochs: int = 5,
@@ -84,6 +88,11 @@ class PPO(OnPolicyMethod):
         for name, value in positive.items():
             if not value > 0:  # also refuses NaN
                 raise ValueError(f"model.{name} must be positive, got {value}")
+        if std_out_of_range not in ("clamp", "stop"):
+            raise ValueError(f"model.std_out_of_range must be 'clamp' or 'stop', got {std_out_of_range!r}")
+        if not min_std <= init_noise_std <= (max_std if max_std is not None else math.inf):
+            raise ValueError(f"model.init_noise_std must lie in [min_std, max_std] = [{min_std}, {max_std}], got "
+                             f"{init_noise_std}")
         if schedule == "adaptive" and not min_learning_rate <= learning_rate <= max_learning_rate:
             raise ValueError(f"model.learning_rate must lie in [min_learning_rate, max_learning_rate] = "
                              f"[{min_learning_rate}, {max_learning_rate}], got {learning_rate}")
@@ -212,13 +221,36 @@ class PPO(OnPolicyMethod):
             normalizer.commit()
         losses = self.update(storage, optimizers[0])
         losses.update(self.after_ppo_update(storage, optimizers))
+        check_parameters(self, self.iteration)
         storage.clear()
         return losses
 
     def check_rollout(self, storage: RolloutStorage) -> None:
+        """What the rollout stored, before the update reads it (the env's data was checked as it entered)."""
         for name, buffer in storage.obs.items():
-            check_finite(f"observations['{name}']", buffer, self.iteration)
-        check_finite("rewards", storage.rewards, self.iteration)
+            check_finite(f"stored observations['{name}']", buffer, self.iteration)
+        for name in ("rewards", "values", "actions", "log_probs"):
+            check_finite(f"stored {name}", getattr(storage, name), self.iteration)
+
+    def enforce_std_range(self) -> bool:
+        """After a PPO step, the action std parameter held in ``[min_std, max_std]``: clamped into it, or the run
+        stopped with ``StdOutOfRange`` (``std_out_of_range``). Returns whether it was clamped."""
+        hp = self.hparams
+        std = self.built_actor_critic.std
+        high = hp.max_std if hp.max_std is not None else math.inf
+        outside = (std < hp.min_std) | (std > high)
+        if not bool(outside.any()):
+            return False
+        if hp.std_out_of_range == "stop":
+            ids = outside.nonzero().flatten().tolist()
+            values = [round(float(std[i]), 6) for i in ids]
+            raise StdOutOfRange(
+                f"the action std left [min_std, max_std] = [{hp.min_std}, {hp.max_std}] at iteration "
+                f"{self.iteration}: action(s) {ids[:8]} at {values[:8]}. The learning rate or the entropy "
+                "coefficient may be too high; model.std_out_of_range: clamp keeps the std in range instead.")
+        with torch.no_grad():
+            std.clamp_(hp.min_std, high)
+        return True
 
     @torch.no_grad()
     def compute_returns(self, storage: RolloutStorage, last_obs: Obs) -> None:
@@ -230,9 +262,8 @@ class PPO(OnPolicyMethod):
 
     def update(self, storage: RolloutStorage, optimizer: Any) -> dict[str, float]:
         hp = self.hparams
-        params = [p for group in optimizer.param_groups for p in group["params"]]
         totals: dict[str, float] = {}
-        count = 0
+        count = clamped = 0
         for batch in storage.mini_batches(hp.num_mini_batches, hp.num_learning_epochs):
             losses = self.ppo_losses(batch, optimizer)
             loss = (losses["surrogate"] + hp.value_loss_coef * losses["value_function"]
@@ -240,17 +271,15 @@ class PPO(OnPolicyMethod):
             auxiliary = self.auxiliary_losses(batch)
             for term in auxiliary.values():
                 loss = loss + term
-            check_finite("loss", loss.detach(), self.iteration)
-            optimizer.zero_grad(set_to_none=True)
-            self.backward_loss(loss)
-            nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
-            optimizer.step()
+            self.clipped_step("loss", loss, optimizer, hp.max_grad_norm)
+            clamped += self.enforce_std_range()
             for key, term in {**losses, **auxiliary}.items():
                 totals[f"Loss/{key}"] = totals.get(f"Loss/{key}", 0.0) + float(term.detach())
             count += 1
         logs = {key: value / count for key, value in totals.items()}
         logs["Loss/learning_rate"] = optimizer.param_groups[0]["lr"]
         logs["Policy/mean_noise_std"] = float(self.built_actor_critic.action_std.detach().mean())
+        logs["Policy/std_clamped_steps"] = float(clamped)
         return logs
 
     def ppo_losses(self, batch: MiniBatch, optimizer: Any) -> dict[str, torch.Tensor]:

@@ -36,7 +36,6 @@ from torch import nn
 from torch.distributions import Normal
 
 from leggedex.envs.vec_env import Obs, ObsSpec
-from leggedex.methods.base import check_finite
 from leggedex.methods.distillation_settings import DistillationSettings
 from leggedex.methods.ppo import PPO
 from leggedex.modules.actor_critic_ts import ActorCriticTS
@@ -260,15 +259,10 @@ class TeacherStudentPPO(PPO):
 
     def descend(self, name: str, losses: Iterable[torch.Tensor], optimizer: Any) -> float:
         """One clipped step of ``optimizer`` per loss, each computed when the previous step is done; returns the
-        mean loss. A non-finite loss raises ``NonFiniteError`` naming ``name``."""
-        params = [p for group in optimizer.param_groups for p in group["params"]]
+        mean loss. A non-finite loss or gradient raises ``NonFiniteError`` naming ``name``."""
         total, count = 0.0, 0
         for loss in losses:
-            check_finite(name, loss.detach(), self.iteration)
-            optimizer.zero_grad(set_to_none=True)
-            self.backward_loss(loss)
-            nn.utils.clip_grad_norm_(params, self.hparams.max_grad_norm)
-            optimizer.step()
+            self.clipped_step(name, loss, optimizer, self.hparams.max_grad_norm)
             total += float(loss.detach())
             count += 1
         return total / count

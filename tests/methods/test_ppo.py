@@ -147,6 +147,6 @@ def test_auxiliary_losses_and_the_extra_stage_join_the_update() -> None:
     logs = train(penalized, as_list=True)
     assert set(logs) == set(plain) | {"Loss/std_penalty", "Extra/stage"}
     assert set(plain) == {"Loss/value_function", "Loss/surrogate", "Loss/entropy", "Loss/learning_rate",
-                          "Policy/mean_noise_std"}
+                          "Policy/mean_noise_std", "Policy/std_clamped_steps"}
     assert penalized.stages == [(True, 1)] * 3  # after the PPO epochs, before the rollout is cleared
     assert logs["Policy/mean_noise_std"] < plain["Policy/mean_noise_std"] - 0.03  # the penalty was trained on

@@ -178,6 +178,9 @@ class LeggedLocomotion(VecEnv):
     def obs_terms(self) -> dict[str, dict[str, dict[str, Any]]]:
         return self.obs_layouts.term_slices()
 
+    def reward_terms(self) -> dict[str, torch.Tensor]:
+        return dict(self.episode_sums.last_step)
+
     @property
     def episode_keys(self) -> tuple[str, ...]:
         keys = self.episode_sums.keys() + ("max_command_x", "sim_failures")
