@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -122,6 +123,30 @@ class LeggedexCLI(LightningCLI):
         ckpt_path = config.get("ckpt_path")
         if ckpt_path and ckpt_path not in CKPT_ALIASES:
             check_checkpoint_file(ckpt_path)  # before LightningCLI reads its hyperparameters, and before any env
+
+    def _parse_ckpt_path(self) -> None:
+        """On resume the config as given runs; LightningCLI would put the checkpoint's model options over it, so that
+        ``--model.learning_rate`` on resume was dropped. Options that differ from the checkpoint's are said and
+        applied, except those its networks fix (``fixed_on_resume``), which are refused here, before any env."""
+        config = self.config.get(str(self.config.get("subcommand")), self.config)
+        ckpt_path = config.get("ckpt_path")
+        if not ckpt_path or ckpt_path in CKPT_ALIASES or not Path(ckpt_path).is_file():
+            return
+        saved = torch.load(ckpt_path, weights_only=True, map_location="cpu").get("hyper_parameters") or {}
+        model = config.get("model")
+        if not saved or not isinstance(model, Namespace) or "init_args" not in model:
+            return
+        given = model.init_args.as_dict() if isinstance(model.init_args, Namespace) else dict(model.init_args)
+        changed = {key: (saved[key], value) for key, value in given.items() if key in saved and saved[key] != value}
+        method = import_class(str(model.get("class_path")))
+        fixed = [key for key in changed if key in getattr(method, "fixed_on_resume", ())]
+        if fixed:
+            raise ValueError("cannot resume " + ckpt_path + " with other " + ", ".join(
+                f"model.{key} ({changed[key][1]!r}; the checkpoint has {changed[key][0]!r})" for key in fixed)
+                + ": its networks and optimizers were built with the checkpoint's values. Resume with those, or "
+                "start a new run.")
+        for key, (before, after) in changed.items():
+            sys.stderr.write(f"resuming with model.{key} = {after!r} (the checkpoint ran {before!r})\n")
 
     def before_instantiate_classes(self) -> None:
         config = self.config.get(str(self.subcommand), self.config)

@@ -95,6 +95,9 @@ class OnPolicyMethod(LightningModule):
     """Base class of on-policy methods; see the module docstring."""
 
     required_obs_groups: ClassVar[tuple[str, ...]] = ("policy", "critic")
+    # options a resumed run must share with its checkpoint (what the saved networks were built with); every other
+    # option given on resume replaces the checkpoint's (``leggedex fit --ckpt_path``)
+    fixed_on_resume: ClassVar[tuple[str, ...]] = ()
     storage_type: ClassVar[type] = object  # what build_storage must return (a subclass of it)
 
     if TYPE_CHECKING:
@@ -111,6 +114,7 @@ class OnPolicyMethod(LightningModule):
         self.obs_spec: ObsSpec | None = None
         self.storage: Any = None
         self.plain_iteration = 0  # the iteration counter when driven without a Trainer
+        self.resumed_hparams: dict[str, Any] = {}  # the options of the checkpoint this module was loaded from
 
     # ------------------------------------------------------------------------------------------ construction
     @property
@@ -296,6 +300,7 @@ class OnPolicyMethod(LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.check_checkpoint(checkpoint)
+        self.resumed_hparams = dict(checkpoint.get("hyper_parameters") or {})
         extra = checkpoint["leggedex"]
         if self.global_rank >= len(extra["rng"]):
             return  # written by fewer ranks: this one keeps its own seed

@@ -39,6 +39,7 @@ class EstimatorPPO(PPO):
     required_obs_groups: ClassVar[tuple[str, ...]] = ("policy", "history", "privileged", "critic")
     actor_critic_type: ClassVar[type[ActorCriticEstimator]] = ActorCriticEstimator
     actor_critic: ActorCriticEstimator | None  # an actor_critic_type: check_networks checks it
+    fixed_on_resume = PPO.fixed_on_resume + ("estimator_hidden_dims", "estimated_terms", "probability_terms")
 
     def __init__(
         self,

@@ -46,6 +46,9 @@ class PPO(OnPolicyMethod):
 
     actor_critic_type: ClassVar[type[ActorCritic]] = ActorCritic  # what build_networks must build
     storage_type: ClassVar[type[RolloutStorage]] = RolloutStorage
+    fixed_on_resume: ClassVar[tuple[str, ...]] = (
+        "actor_hidden_dims", "critic_hidden_dims", "activation", "empirical_normalization",
+    )
 
     def __init__(
         self,
@@ -136,6 +139,16 @@ class PPO(OnPolicyMethod):
 
     def configure_optimizers(self) -> OptimizerLRScheduler:
         return self.ppo_optimizer()
+
+    def on_train_start(self) -> None:
+        """On resume, a ``learning_rate`` other than the checkpoint's replaces the one its optimizer state restored
+        (an unchanged one leaves the adapted rate as it was, so that the run continues exactly)."""
+        resumed = self.resumed_hparams.get("learning_rate")
+        if resumed is not None and resumed != self.hparams.learning_rate:
+            optimizers = self.optimizers()
+            first = optimizers[0] if isinstance(optimizers, list) else optimizers
+            for group in first.optimizer.param_groups:
+                group["lr"] = self.hparams.learning_rate
 
     def normalizers(self) -> list[EmpiricalNormalizer]:
         return [m for m in self.modules() if isinstance(m, EmpiricalNormalizer)]

@@ -54,6 +54,10 @@ class TeacherStudentPPO(PPO):
     actor_critic_type: ClassVar[type[ActorCriticTS]] = ActorCriticTS
     storage_type: ClassVar[type[RolloutStorageTS]] = RolloutStorageTS
     actor_critic: ActorCriticTS | None  # an actor_critic_type: check_networks checks it
+    # the encoder's rate lives in its scheduler too: it cannot change on resume
+    fixed_on_resume = PPO.fixed_on_resume + ("latent_dim", "privilege_encoder_hidden_dims",
+                                             "history_encoder_hidden_dims", "history_encoder_type",
+                                             "encoder_learning_rate", "encoder_lr_decay")
 
     def __init__(
         self,
