@@ -268,8 +268,8 @@ class OnPolicyDataModule(LightningDataModule):
         own = state["ranks"][self.global_rank]
         saved_envs = int(own["tracker"]["returns"].shape[0])
         if saved_envs != env.num_envs:
-            raise ValueError(f"data.num_envs is {env.num_envs}, but the checkpoint holds the state of {saved_envs} envs "
-                             f"per process: resume with --data.num_envs {saved_envs}")
+            raise ValueError(f"data.num_envs is {env.num_envs}, but the checkpoint holds the state of {saved_envs} "
+                             f"envs per process: resume with --data.num_envs {saved_envs}")
         env.load_state_dict(own["env"])
         self.obs = {k: v.to(env.device) for k, v in own["obs"].items()}
         tracker.load_state_dict(own["tracker"])

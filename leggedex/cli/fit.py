@@ -12,6 +12,7 @@ Beyond LightningCLI it adds:
   ``checkpoints/``. The directory is created exclusively: a second run started in the same second gets a ``_2``
   suffix. Resuming from a checkpoint inside such a directory keeps writing into it. Any Lightning logger can be
   chosen instead with ``trainer.logger``.
+- dotted options into a term table change only the entry or parameter they name (``table_overrides.py``).
 - ``--torch_threads``: torch's intra-op threads (explicit on CPU; the simulators use their own pools).
 - the RL callbacks (statistics, iteration checkpoints, progress line) are added unless the config lists its own.
 """
@@ -35,6 +36,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from callbacks import EpisodeStatsLogger, IterationCheckpoint, RLProgressBar
 from callbacks.checkpoint_io import check_checkpoint_file
 from leggedex.cli.messages import LeggedexArgumentParser, import_class, quiet_lightning
+from leggedex.cli.table_overrides import TableOverride, apply_table_overrides, take_table_overrides
 from leggedex.data import OnPolicyDataModule
 from leggedex.methods.base import OnPolicyMethod
 
@@ -91,6 +93,8 @@ def run_dir_of_checkpoint(ckpt_path: str | None) -> Path | None:
 class LeggedexCLI(LightningCLI):
     """LightningCLI with leggedex's defaults; see the module docstring."""
 
+    table_overrides: list[TableOverride] = []
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         quiet_lightning()
         kwargs.setdefault("parser_class", LeggedexArgumentParser)
@@ -118,8 +122,13 @@ class LeggedexCLI(LightningCLI):
         parser.add_argument("--torch_threads", type=int | None, default=None, help="torch.set_num_threads")
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        if args is None:
+            args = sys.argv[1:]
+        if isinstance(args, list):  # (see table_overrides.py) applied after parsing, and to what --print_config shows
+            args, self.table_overrides = take_table_overrides(args)
         super().parse_arguments(parser, args)
         config = self.config.get(str(self.config.get("subcommand")), self.config)
+        apply_table_overrides(config, self.table_overrides)
         ckpt_path = config.get("ckpt_path")
         if ckpt_path and ckpt_path not in CKPT_ALIASES:
             check_checkpoint_file(ckpt_path)  # before LightningCLI reads its hyperparameters, and before any env
@@ -193,6 +202,7 @@ class LeggedexCLI(LightningCLI):
         config = config.clone()
         if "trainer" not in config:
             return config
+        apply_table_overrides(config, self.table_overrides)
         if config.get("trainer.logger") in (None, True):
             config["trainer.logger"] = Namespace(class_path=f"{TensorBoardLogger.__module__}.TensorBoardLogger",
                                                  init_args=Namespace(**self._default_logger_args(config)))

@@ -1,7 +1,8 @@
 """Configuration groups of the locomotion task, as dataclasses (each field is a config key).
 
 In a config: ``data.env.init_args.commands.lin_vel_x: [-1.0, 1.0]``; on the command line:
-``--data.env.init_args.rewards.terms '{tracking_lin_vel: {weight: 1.5, sigma: 0.25}, ...}'``. The term tables
+``--data.env.init_args.rewards.terms.tracking_lin_vel.sigma 0.3`` (a dotted option changes only the entry or
+parameter it names: ``leggedex/cli/table_overrides.py``). The term tables
 (``rewards``, ``events``, ``terminations``) name small functions with their parameters beside their weight or switch.
 """
 
@@ -91,7 +92,7 @@ class ObservationConfig:
 @dataclass
 class RewardConfig:
     """Reward terms by name (``rewards.py``): a weight per second (multiplied by the policy dt), or the weight beside
-    the term's parameters. A weight of 0 switches a term off; the table given is the whole table."""
+    the term's parameters. A weight of 0 switches a term off; a table given in a config file is the whole table."""
 
     terms: dict[str, float | dict[str, float]] = field(default_factory=lambda: {
         "tracking_lin_vel": {"weight": 1.0, "sigma": 0.25},
