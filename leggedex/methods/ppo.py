@@ -239,10 +239,9 @@ class PPO(OnPolicyMethod):
         return losses
 
     def check_rollout(self, storage: RolloutStorage) -> None:
-        """What the rollout stored, before the update reads it (the env's data was checked as it entered)."""
-        for name, buffer in storage.obs.items():
-            check_finite(f"stored observations['{name}']", buffer, self.iteration)
-        for name in ("rewards", "values", "actions", "log_probs"):
+        """What the rollout computed beside the env's data (observations, rewards and actions were checked as they
+        entered): the values, the bootstrapped rewards and the log-probabilities, before the update reads them."""
+        for name in ("values", "rewards", "log_probs"):
             check_finite(f"stored {name}", getattr(storage, name), self.iteration)
 
     def enforce_std_range(self) -> bool:
