@@ -4,6 +4,7 @@ method) <- ``play`` and ``export``; this package's ``main`` dispatches to them.
     leggedex fit --config configs/quickstart.yaml                                   (fit.py)
     leggedex play --config configs/go2_flat.yaml --ckpt_path <run>/checkpoints/last.ckpt     (play.py)
     leggedex export --config configs/go2_flat.yaml --ckpt_path <run>/checkpoints/last.ckpt   (export.py)
+    leggedex sim2sim --contract <run>/exports/last/deploy.json --model robot.xml  (sim2sim.py: no checkpoint, no env)
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ COMMANDS = {
     "fit": "train a method (LightningCLI: --config, dotted overrides, --ckpt_path to resume, --print_config)",
     "play": "evaluate a checkpoint's deterministic policy: tracking per command, survival, return (--video)",
     "export": "write TorchScript, ONNX and the deploy contract (deploy.json) of a checkpoint",
+    "sim2sim": "run an exported policy (deploy.json + ONNX) on any robot MJCF in a plain MuJoCo loop",
 }
 
 
 def usage() -> str:
-    lines = ["usage: leggedex {fit,play,export} [options]", "", "commands:"]
+    lines = ["usage: leggedex {fit,play,export,sim2sim} [options]", "", "commands:"]
     lines += [f"  {name:<8}{text}" for name, text in COMMANDS.items()]
     lines += ["", "leggedex <command> --help lists a command's options."]
     return "\n".join(lines)
@@ -46,11 +48,13 @@ def main(args: list[str] | None = None) -> None:
     if argv[0] not in COMMANDS:
         sys.stderr.write(f"leggedex: unknown command {argv[0]!r}\n{usage()}\n")
         raise SystemExit(2)
-    if argv[0] in ("play", "export"):  # not Trainer stages: plain commands that parse the same config
+    if argv[0] in ("play", "export", "sim2sim"):  # not Trainer stages: plain commands
         if argv[0] == "play":
             from leggedex.cli.play import main as command
-        else:
+        elif argv[0] == "export":
             from leggedex.cli.export import main as command
+        else:
+            from leggedex.cli.sim2sim import main as command
         command(argv[1:])
         return
     try:

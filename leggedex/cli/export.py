@@ -36,10 +36,10 @@ from leggedex.cli.checkpoint import (
     parse_command_line,
 )
 from leggedex.cli.fit import run_dir_of_checkpoint
+from leggedex.deploy.contract import CONTRACT_FORMAT
 from leggedex.envs.vec_env import VecEnv
 from leggedex.methods.base import OnPolicyMethod
 
-CONTRACT_FORMAT = "leggedex-deploy-contract/1"
 ONNX_OPSET = 17
 
 

@@ -71,7 +71,11 @@ class SimBackend(ABC):
 
     Control: ``set_dof_targets`` stores joint position targets; ``step`` then
     advances ``substeps`` physics steps of ``sim_dt`` each under a joint PD law
-    ``tau = clip(kp * kp_scale * (target - q) - kd * kd_scale * qdot, +-torque_limits)``.
+    ``tau = clip(s * (kp * kp_scale * (target - q) - kd * kd_scale * qdot), +-torque_limits)`` with ``s`` the
+    world's ``motor_strength``. A world with ``action_delay`` d > 0 keeps the previous call's targets for the
+    first d physics steps of a ``step`` (an actuation latency of d * sim_dt, at most one control period).
+    The joints also carry passive damping ``joint_damping`` and Coulomb friction ``joint_friction`` (MuJoCo's
+    frictionloss), and rotor inertia (armature) ``armature_scale`` times the model's.
     """
 
     # ------------------------------------------------------------------ sizes
@@ -265,14 +269,22 @@ class SimBackend(ABC):
         com_offset: torch.Tensor | None = None,
         kp_scale: torch.Tensor | None = None,
         kd_scale: torch.Tensor | None = None,
+        joint_damping: torch.Tensor | None = None,
+        joint_friction: torch.Tensor | None = None,
+        armature_scale: torch.Tensor | None = None,
+        motor_strength: torch.Tensor | None = None,
+        action_delay: torch.Tensor | None = None,
     ) -> None:
         """Set per-world physical parameters of the worlds ``env_ids`` (n,).
 
         friction (n,): robot geom sliding friction, > 0; added_base_mass (n,) kg
         added to the base; com_offset (n, 3) base centre-of-mass shift in the base
         frame (m); kp_scale / kd_scale (n, num_dofs) or (n,), > 0, multiplying the
-        nominal PD gains. ``None`` leaves a parameter unchanged. Invalid values
-        raise ``ValueError`` naming the parameter, before anything is changed.
+        nominal PD gains; joint_damping (Nm s/rad) and joint_friction (Nm), >= 0, and
+        armature_scale / motor_strength, > 0, per joint like the gain scales;
+        action_delay (n,) whole physics steps in [0, substeps]. ``None`` leaves a
+        parameter unchanged. Invalid values raise ``ValueError`` naming the parameter,
+        before anything is changed.
         """
 
     @property
@@ -299,6 +311,31 @@ class SimBackend(ABC):
     @abstractmethod
     def kd_scale(self) -> torch.Tensor:
         """(N, num_dofs) current PD damping scale of each world."""
+
+    @property
+    @abstractmethod
+    def joint_damping(self) -> torch.Tensor:
+        """(N, num_dofs) current passive joint damping (Nm s/rad)."""
+
+    @property
+    @abstractmethod
+    def joint_friction(self) -> torch.Tensor:
+        """(N, num_dofs) current joint Coulomb friction (Nm)."""
+
+    @property
+    @abstractmethod
+    def armature_scale(self) -> torch.Tensor:
+        """(N, num_dofs) current rotor inertia (armature) over the model's."""
+
+    @property
+    @abstractmethod
+    def motor_strength(self) -> torch.Tensor:
+        """(N, num_dofs) current scale of each world's PD torque."""
+
+    @property
+    @abstractmethod
+    def action_delay(self) -> torch.Tensor:
+        """(N,) current actuation latency of each world, in physics steps (float32, whole numbers)."""
 
     @abstractmethod
     def state_dict(self) -> dict:

@@ -35,7 +35,12 @@ class StateArrays(NamedTuple):
     actuator_force: torch.Tensor
 
 
-_RANDOMIZED = ("friction", "added_base_mass", "com_offset", "kp_scale", "kd_scale")
+_RANDOMIZED = ("friction", "added_base_mass", "com_offset", "kp_scale", "kd_scale", "joint_damping", "joint_friction",
+               "armature_scale", "motor_strength", "action_delay")
+_PER_JOINT = ("kp_scale", "kd_scale", "joint_damping", "joint_friction", "armature_scale", "motor_strength")
+_POSITIVE = ("friction", "kp_scale", "kd_scale", "armature_scale", "motor_strength")
+_NON_NEGATIVE = ("joint_damping", "joint_friction")
+GAIN_FIELDS = ("kp_scale", "kd_scale", "motor_strength")  # what the PD gains of a world depend on
 
 _log = logging.getLogger("leggedex.simulator")
 
@@ -88,13 +93,24 @@ class MujocoBackend(SimBackend):
         owner[torch.arange(len(idx.body_found)), tensor(idx.body_of_sensor, torch.long)] = 1.0
         self._sensor_owner = owner
         n, nd = self._num_envs, self.num_dofs
+        dofs = idx.dof_adr
+        self._nominal_damping = m.dof_damping[dofs].copy()
+        self._nominal_friction_loss = m.dof_frictionloss[dofs].copy()
+        self._nominal_armature = m.dof_armature[dofs].copy()
         self._dr = {
             "friction": torch.full((n,), idx.nominal_friction, device=dev),
             "added_base_mass": torch.zeros(n, device=dev),
             "com_offset": torch.zeros(n, 3, device=dev),
             "kp_scale": torch.ones(n, nd, device=dev),
             "kd_scale": torch.ones(n, nd, device=dev),
+            "joint_damping": tensor(self._nominal_damping).expand(n, -1).clone(),
+            "joint_friction": tensor(self._nominal_friction_loss).expand(n, -1).clone(),
+            "armature_scale": torch.ones(n, nd, device=dev),
+            "motor_strength": torch.ones(n, nd, device=dev),
+            "action_delay": torch.zeros(n, device=dev),
         }
+        self._late = torch.zeros(self._substeps, n, dtype=torch.bool, device=dev)  # (substep, world): old target
+        self._delayed = False  # some world applies its targets late
         self._cache: dict[str, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ simulator hooks
@@ -299,6 +315,31 @@ class MujocoBackend(SimBackend):
     def kd_scale(self) -> torch.Tensor:
         return self._dr["kd_scale"].clone()
 
+    @property
+    def joint_damping(self) -> torch.Tensor:
+        return self._dr["joint_damping"].clone()
+
+    @property
+    def joint_friction(self) -> torch.Tensor:
+        return self._dr["joint_friction"].clone()
+
+    @property
+    def armature_scale(self) -> torch.Tensor:
+        return self._dr["armature_scale"].clone()
+
+    @property
+    def motor_strength(self) -> torch.Tensor:
+        return self._dr["motor_strength"].clone()
+
+    @property
+    def action_delay(self) -> torch.Tensor:
+        return self._dr["action_delay"].clone()
+
+    def world_gains(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(n, num_dofs) PD stiffness and damping of worlds ``ids``: nominal x scale x motor strength."""
+        strength = self._dr["motor_strength"][ids]
+        return (self._t_kp * self._dr["kp_scale"][ids] * strength, self._t_kd * self._dr["kd_scale"][ids] * strength)
+
     # ------------------------------------------------------------------ resets and DR
     def reset(self, env_ids: torch.Tensor, root_pos: torch.Tensor, root_quat: torch.Tensor,
               root_lin_vel: torch.Tensor, root_ang_vel: torch.Tensor, dof_pos: torch.Tensor,
@@ -332,27 +373,43 @@ class MujocoBackend(SimBackend):
 
     def randomize(self, env_ids: torch.Tensor, friction: torch.Tensor | None = None,
                   added_base_mass: torch.Tensor | None = None, com_offset: torch.Tensor | None = None,
-                  kp_scale: torch.Tensor | None = None, kd_scale: torch.Tensor | None = None) -> None:
+                  kp_scale: torch.Tensor | None = None, kd_scale: torch.Tensor | None = None,
+                  joint_damping: torch.Tensor | None = None, joint_friction: torch.Tensor | None = None,
+                  armature_scale: torch.Tensor | None = None, motor_strength: torch.Tensor | None = None,
+                  action_delay: torch.Tensor | None = None) -> None:
         ids = self._check_ids(env_ids)
         n, nd = ids.numel(), self.num_dofs
         given = {"friction": friction, "added_base_mass": added_base_mass, "com_offset": com_offset,
-                 "kp_scale": kp_scale, "kd_scale": kd_scale}
-        shapes = {"friction": (), "added_base_mass": (), "com_offset": (3,), "kp_scale": (nd,), "kd_scale": (nd,)}
+                 "kp_scale": kp_scale, "kd_scale": kd_scale, "joint_damping": joint_damping,
+                 "joint_friction": joint_friction, "armature_scale": armature_scale,
+                 "motor_strength": motor_strength, "action_delay": action_delay}
         values = {}
         for name in _RANDOMIZED:  # validate everything before changing anything
             raw = given[name]
             if raw is None:
                 continue
-            value = self._values(raw, name, n, shapes[name], broadcast=name != "com_offset")
-            if name in ("friction", "kp_scale", "kd_scale") and bool((value <= 0).any()):
+            tail = (nd,) if name in _PER_JOINT else (3,) if name == "com_offset" else ()
+            value = self._values(raw, name, n, tail, broadcast=name != "com_offset")
+            if name in _POSITIVE and bool((value <= 0).any()):
                 raise ValueError(f"{name} must be > 0")
+            if name in _NON_NEGATIVE and bool((value < 0).any()):
+                raise ValueError(f"{name} must be >= 0")
             if name == "added_base_mass" and bool((self._base_mass + value <= 0.05 * self._base_mass).any()):
                 raise ValueError(f"added_base_mass must keep the base mass above 5 % of its {self._base_mass} kg")
+            if name == "action_delay" and bool(((value != value.round()) | (value < 0) | (value > self._substeps))
+                                               .any()):
+                raise ValueError(f"action_delay must be a whole number of physics steps in [0, {self._substeps}] "
+                                 f"(at most one control period of {self._substeps} x {self.sim_dt} s: the backend "
+                                 "keeps the previous period's targets only)")
             values[name] = value
         if n == 0 or not values:
             return
         for name, value in values.items():
             self._dr[name][ids] = value
+        if "action_delay" in values:
+            steps = torch.arange(self._substeps, device=self._device)[:, None]
+            self._late = steps < self._dr["action_delay"][None, :]
+            self._delayed = bool(self._late.any())
         self._apply_randomization(ids, values)
         self._invalidate()
 
@@ -362,6 +419,13 @@ class MujocoBackend(SimBackend):
 
     def _randomization_state(self) -> dict[str, torch.Tensor]:
         return {name: value.cpu().clone() for name, value in self._dr.items()}
+
+    def _restore_randomization(self, state: dict[str, torch.Tensor]) -> None:
+        """``randomize`` every world to a ``_randomization_state``; parameters still at this backend's values are
+        not written (a nominal float64 model value would come back float32-rounded, and the resume not be exact)."""
+        changed = {name: value for name, value in state.items()
+                   if not torch.equal(value.to(self._device), self._dr[name])}
+        self.randomize(torch.arange(self._num_envs), **changed)
 
     # ------------------------------------------------------------------ rendering
     def pose(self, data: mujoco.MjData, world: int = 0) -> None:

@@ -36,7 +36,7 @@ import mujoco.batch
 import numpy as np
 import torch
 
-from leggedex.envs.backends.mujoco_base import MujocoBackend, StateArrays
+from leggedex.envs.backends.mujoco_base import GAIN_FIELDS, MujocoBackend, StateArrays
 from leggedex.envs.terrain import Terrain
 from leggedex.robots import RobotDescription
 
@@ -90,8 +90,11 @@ class MujocoBatchBackend(MujocoBackend):
         self._qsl = self._as_slice(self.index.qpos_adr)
         self._dsl = self._as_slice(self.index.dof_adr)
         default = np.asarray(self.robot.default_joint_pos)
-        # the servos read their targets from ctrl; the motor PD keeps its own
-        self._targets = self._ctrl if actuation == "position" else np.tile(default, (n, 1))
+        # the targets of the last call and of the call before (what a delayed world still applies); the servos read
+        # theirs from ctrl
+        self._targets = np.tile(default, (n, 1))
+        self._prev_targets = self._targets.copy()
+        self._late_np = np.zeros((self._substeps, n, 1), dtype=bool)
         self._default_np = default
         self._kp_w = np.full((n, self.num_dofs), float(self.robot.kp))  # per-world gains
         self._kd_w = np.full((n, self.num_dofs), float(self.robot.kd))
@@ -136,17 +139,25 @@ class MujocoBatchBackend(MujocoBackend):
     # ---------------------------------------------------------------- control
     def set_dof_targets(self, targets: torch.Tensor) -> None:
         self._check_targets(targets)
+        self._prev_targets[...] = self._targets
         self._targets[...] = targets.detach().cpu().numpy()
+        if self._actuation == "position":
+            self._ctrl[...] = self._targets
 
     def step(self) -> None:
-        if self._actuation == "position":
+        if self._actuation == "position" and not self._delayed:
             self._run(lambda: self.batch.step(nstep=self._substeps))
-        else:
+        else:  # one physics step at a time: the PD in numpy, or targets that switch within the period
             lim = self._torque_np
-            for _ in range(self._substeps):
-                tau = self._kp_w * (self._targets - self._qpos[:, self._qsl]) - self._kd_w * self._qvel[:, self._dsl]
-                np.clip(tau, -lim, lim, out=tau)
-                self._ctrl[...] = tau
+            for i in range(self._substeps):
+                target = np.where(self._late_np[i], self._prev_targets, self._targets) if self._delayed \
+                    else self._targets
+                if self._actuation == "position":
+                    self._ctrl[...] = target
+                else:
+                    tau = self._kp_w * (target - self._qpos[:, self._qsl]) - self._kd_w * self._qvel[:, self._dsl]
+                    np.clip(tau, -lim, lim, out=tau)
+                    self._ctrl[...] = tau
                 self._run(lambda: self.batch.step(nstep=1))
         self._invalidate()
 
@@ -164,6 +175,7 @@ class MujocoBatchBackend(MujocoBackend):
         self._qpos[sorted_ids] = qpos.cpu().double().numpy()[order]
         self._qvel[sorted_ids] = qvel.cpu().double().numpy()[order]
         self._targets[sorted_ids] = self._default_np
+        self._prev_targets[sorted_ids] = self._default_np
         self._error[sorted_ids] = False
         self._run(lambda: self.batch.forward(ids=sorted_ids))
 
@@ -178,16 +190,23 @@ class MujocoBatchBackend(MujocoBackend):
             self.batch.expand("body_mass")[sorted_ids, idx.base_body] = self._base_mass + v["added_base_mass"]
         if "com_offset" in v:
             self.batch.expand("body_ipos")[sorted_ids, idx.base_body] = self._base_ipos + v["com_offset"]
-        if "kp_scale" in v:
-            self._kp_w[sorted_ids] = self.robot.kp * v["kp_scale"]
+        if any(name in v for name in GAIN_FIELDS):
+            kp, kd = (gain.cpu().double().numpy() for gain in self.world_gains(torch.from_numpy(sorted_ids).long()))
+            self._kp_w[sorted_ids], self._kd_w[sorted_ids] = kp, kd
             if self._actuation == "position":
-                self.batch.expand("actuator_gainprm")[sorted_ids, :, 0] = self._kp_w[sorted_ids]
-                self.batch.expand("actuator_biasprm")[sorted_ids, :, 1] = -self._kp_w[sorted_ids]
-        if "kd_scale" in v:
-            self._kd_w[sorted_ids] = self.robot.kd * v["kd_scale"]
-            if self._actuation == "position":
-                self.batch.expand("actuator_biasprm")[sorted_ids, :, 2] = -self._kd_w[sorted_ids]
-        if "added_base_mass" in v or "com_offset" in v:
+                self.batch.expand("actuator_gainprm")[sorted_ids, :, 0] = kp
+                self.batch.expand("actuator_biasprm")[sorted_ids, :, 1] = -kp
+                self.batch.expand("actuator_biasprm")[sorted_ids, :, 2] = -kd
+        dofs = idx.dof_adr[None, :]
+        if "joint_damping" in v:
+            self.batch.expand("dof_damping")[sorted_ids[:, None], dofs] = v["joint_damping"]
+        if "joint_friction" in v:
+            self.batch.expand("dof_frictionloss")[sorted_ids[:, None], dofs] = v["joint_friction"]
+        if "armature_scale" in v:
+            self.batch.expand("dof_armature")[sorted_ids[:, None], dofs] = self._nominal_armature * v["armature_scale"]
+        if "action_delay" in v:
+            self._late_np = self._late.cpu().numpy()[:, :, None]
+        if "added_base_mass" in v or "com_offset" in v or "armature_scale" in v:
             self._run(lambda: self.batch.set_const(ids=sorted_ids))
 
     def _world_qpos(self, world: int) -> np.ndarray:
@@ -199,6 +218,7 @@ class MujocoBatchBackend(MujocoBackend):
     def state_dict(self) -> dict:
         state: dict[str, Any] = {name: torch.from_numpy(self.batch.bind(name).copy()) for name in self._STATE_FIELDS}
         state["targets"] = torch.from_numpy(np.array(self._targets, copy=True))
+        state["prev_targets"] = torch.from_numpy(self._prev_targets.copy())
         state["error"] = torch.from_numpy(self._error.copy())
         state["randomization"] = self._randomization_state()
         return state
@@ -208,10 +228,11 @@ class MujocoBatchBackend(MujocoBackend):
             raise ValueError(
                 f"backend state has qpos {tuple(state['qpos'].shape)}, this backend {tuple(self._qpos.shape)}: "
                 "a different model or num_envs")
-        self.randomize(torch.arange(self._num_envs), **state["randomization"])
+        self._restore_randomization(state["randomization"])
         for name in self._STATE_FIELDS:
             self.batch.bind(name)[...] = state[name].numpy()
         self._targets[...] = state["targets"].numpy()
+        self._prev_targets[...] = state.get("prev_targets", state["targets"]).numpy()
         self._error[...] = state["error"].numpy()
         self._run(lambda: self.batch.forward())
         self._invalidate()

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from leggedex.envs.backends.mujoco_base import MujocoBackend, StateArrays
+from leggedex.envs.backends.mujoco_base import GAIN_FIELDS, MujocoBackend, StateArrays
 from leggedex.envs.terrain import Terrain
 from leggedex.robots import RobotDescription
 
@@ -46,8 +46,9 @@ __all__ = ["MujocoWarpBackend", "warp_device"]
 wp.config.quiet = True  # type: ignore[attr-defined]  # no line per kernel module loaded (not in Warp's stubs)
 
 # model fields given a world dimension: what randomize writes, and the constants set_const derives from it
-_BATCHED_FIELDS = ("geom_friction", "body_mass", "body_ipos", "actuator_gainprm", "actuator_biasprm",
-                   "body_subtreemass", "body_invweight0", "dof_invweight0", "actuator_acc0")
+_WRITTEN_FIELDS = ("geom_friction", "body_mass", "body_ipos", "actuator_gainprm", "actuator_biasprm", "dof_damping",
+                   "dof_frictionloss", "dof_armature")
+_BATCHED_FIELDS = _WRITTEN_FIELDS + ("body_subtreemass", "body_invweight0", "dof_invweight0", "actuator_acc0")
 _STATE_FIELDS = ("qpos", "qvel", "act", "ctrl", "qacc_warmstart", "time")
 _DERIVED_FIELDS = ("sensordata", "site_xpos", "actuator_force")
 
@@ -80,7 +81,8 @@ class MujocoWarpBackend(MujocoBackend):
         num_envs, robot, terrain, substeps: given by the task (see ``SimBackend``); robot None is the Go2.
         device: "cuda" (this rank's GPU), "cuda:N" or "cpu" (Warp's CPU device, for tests and CI).
         nconmax: contacts allocated per world (pooled over worlds); None: 24 on flat ground, 64 on terrain.
-        njmax: constraint rows per world; None: 4 per contact (pyramidal cone, condim 3) + 2 per joint.
+        njmax: constraint rows per world; None: 4 per contact (pyramidal cone, condim 3) + 3 per joint (limits
+            and friction loss).
         graph: run step and forward as captured graphs (CUDA graph on a GPU); False launches kernels eagerly.
     """
 
@@ -102,7 +104,7 @@ class MujocoWarpBackend(MujocoBackend):
             if value is not None and value <= 0:
                 raise ValueError(f"MujocoWarpBackend {name} must be positive or null, got {value}")
         self.nconmax = nconmax or (64 if terrain is not None else 24)
-        self.njmax = njmax or 4 * self.nconmax + 2 * self.num_dofs
+        self.njmax = njmax or 4 * self.nconmax + 3 * self.num_dofs
         self.wp_device = wp.get_device(wp_device)
         n, mjm = self._num_envs, self.model
         with wp.ScopedDevice(self.wp_device):
@@ -114,7 +116,11 @@ class MujocoWarpBackend(MujocoBackend):
         view = wp.to_torch
         self._view = {name: view(getattr(self.d, name)) for name in _STATE_FIELDS + _DERIVED_FIELDS}
         self._overflow = view(self.d.overflow)
-        self._model_view = {name: view(getattr(self.m, name)) for name in _BATCHED_FIELDS[:5]}
+        self._model_view = {name: view(getattr(self.m, name)) for name in _WRITTEN_FIELDS}
+        self._dof_ids = torch.as_tensor(self.index.dof_adr, dtype=torch.long, device=self._device)
+        self._armature_t = torch.as_tensor(self._nominal_armature, dtype=torch.float32, device=self._device)
+        self._targets = self._t_default.expand(n, -1).clone()  # the last call's targets and the call's before
+        self._prev_targets = self._targets.clone()
         self._base_ipos_t = torch.as_tensor(self._base_ipos, dtype=torch.float32, device=self._device)
         self._error = torch.zeros(n, dtype=torch.bool, device=self._device)
         self._default_ctrl = self._t_default.expand(n, -1)
@@ -135,11 +141,14 @@ class MujocoWarpBackend(MujocoBackend):
         if name == "step":
             for _ in range(self._substeps):
                 mjw.step(self.m, self.d)
+        elif name == "physics_step":
+            mjw.step(self.m, self.d)
         else:
             mjw.forward(self.m, self.d)
 
     def _launch(self, name: str) -> None:
-        """Run ``step`` (substeps physics steps) or ``forward``, through its captured graph when enabled."""
+        """Run ``step`` (substeps physics steps), ``physics_step`` (one) or ``forward``, through its captured graph
+        when enabled."""
         with self._scope():
             if not self._use_graph:
                 self._run(name)
@@ -170,10 +179,17 @@ class MujocoWarpBackend(MujocoBackend):
     # ------------------------------------------------------------------ control
     def set_dof_targets(self, targets: torch.Tensor) -> None:
         self._check_targets(targets)
-        self._view["ctrl"].copy_(targets.detach())
+        self._prev_targets.copy_(self._targets)
+        self._targets.copy_(targets.detach())
+        self._view["ctrl"].copy_(self._targets)
 
     def step(self) -> None:
-        self._launch("step")
+        if self._delayed:  # targets switch within the period: one physics step at a time
+            for i in range(self._substeps):
+                self._view["ctrl"].copy_(torch.where(self._late[i, :, None], self._prev_targets, self._targets))
+                self._launch("physics_step")
+        else:
+            self._launch("step")
         self._invalidate()
         v = self._view
         failed = ~(torch.isfinite(v["qpos"]).all(dim=1) & torch.isfinite(v["qvel"]).all(dim=1)) | (self._overflow != 0)
@@ -194,6 +210,8 @@ class MujocoWarpBackend(MujocoBackend):
             if v[name].numel():
                 v[name][ids] = 0.0
         v["ctrl"][ids] = self._default_ctrl[: ids.numel()]
+        self._targets[ids] = self._default_ctrl[: ids.numel()]
+        self._prev_targets[ids] = self._default_ctrl[: ids.numel()]
         self._overflow[ids] = 0
         if clear_error:
             self._error[ids] = False
@@ -214,13 +232,19 @@ class MujocoWarpBackend(MujocoBackend):
             mv["body_mass"][ids, idx.base_body] = self._base_mass + values["added_base_mass"]
         if "com_offset" in values:
             mv["body_ipos"][ids, idx.base_body] = self._base_ipos_t + values["com_offset"]
-        if "kp_scale" in values:
-            kp = self.robot.kp * values["kp_scale"]
+        if any(name in values for name in GAIN_FIELDS):
+            kp, kd = self.world_gains(ids)
             mv["actuator_gainprm"][ids, :, 0] = kp
             mv["actuator_biasprm"][ids, :, 1] = -kp
-        if "kd_scale" in values:
-            mv["actuator_biasprm"][ids, :, 2] = -self.robot.kd * values["kd_scale"]
-        if "added_base_mass" in values or "com_offset" in values:
+            mv["actuator_biasprm"][ids, :, 2] = -kd
+        rows, dofs = ids[:, None], self._dof_ids[None, :]
+        if "joint_damping" in values:
+            mv["dof_damping"][rows, dofs] = values["joint_damping"]
+        if "joint_friction" in values:
+            mv["dof_frictionloss"][rows, dofs] = values["joint_friction"]
+        if "armature_scale" in values:
+            mv["dof_armature"][rows, dofs] = self._armature_t * values["armature_scale"]
+        if "added_base_mass" in values or "com_offset" in values or "armature_scale" in values:
             saved = {name: self._view[name].clone() for name in _DERIVED_FIELDS}
             with self._scope():
                 mjw.set_const(self.m, self.d)
@@ -231,6 +255,8 @@ class MujocoWarpBackend(MujocoBackend):
     def state_dict(self) -> dict:
         state = {name: self._view[name].detach().cpu().clone() for name in _STATE_FIELDS + _DERIVED_FIELDS}
         state["error"] = self._error.cpu().clone()
+        state["targets"] = self._targets.cpu().clone()
+        state["prev_targets"] = self._prev_targets.cpu().clone()
         state["randomization"] = self._randomization_state()
         return state
 
@@ -239,7 +265,7 @@ class MujocoWarpBackend(MujocoBackend):
             raise ValueError(
                 f"backend state has qpos {tuple(state['qpos'].shape)}, this backend "
                 f"{tuple(self._view['qpos'].shape)}: a different model or num_envs")
-        self.randomize(torch.arange(self._num_envs), **state["randomization"])
+        self._restore_randomization(state["randomization"])
         for name in _STATE_FIELDS:
             self._view[name].copy_(state[name])
         if all(name in state for name in _DERIVED_FIELDS):
@@ -248,6 +274,9 @@ class MujocoWarpBackend(MujocoBackend):
         else:  # a state written by another backend: derive them from the restored state
             self._launch("forward")
         self._error.copy_(state["error"])
+        targets = state.get("targets", state["ctrl"])  # a batch-backend state in motor actuation has torques in ctrl
+        self._targets.copy_(targets)
+        self._prev_targets.copy_(state.get("prev_targets", targets))
         self._overflow.zero_()
         self._invalidate()
 

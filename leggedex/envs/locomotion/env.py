@@ -36,7 +36,7 @@ from leggedex.envs.locomotion.config import (
     TerminationConfig,
 )
 from leggedex.envs.locomotion.curricula import CommandCurriculum, terrain_levels
-from leggedex.envs.locomotion.events import ResetState, bind_events, event_entries
+from leggedex.envs.locomotion.events import ResetState, bind_events, event_entries, randomized_actuator_terms
 from leggedex.envs.locomotion.ground import CurriculumTerrain, FlatGround
 from leggedex.envs.locomotion.obs_layouts import locomotion_obs_layouts
 from leggedex.envs.locomotion.observations import OBSERVATIONS
@@ -46,6 +46,15 @@ from leggedex.envs.reward_sums import EpisodeRewardSums
 from leggedex.envs.terrain import TerrainConfig, generate_terrain
 from leggedex.envs.vec_env import Obs, VecEnv
 from leggedex.robots import GO2, RobotDescription
+
+
+def json_ready(value: Any) -> Any:
+    """Tuples -> lists, so that a contract equals its JSON round trip."""
+    if isinstance(value, (tuple, list)):
+        return [json_ready(v) for v in value]
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    return value
 
 
 class LeggedLocomotion(VecEnv):
@@ -106,7 +115,10 @@ class LeggedLocomotion(VecEnv):
         self.num_actions = self.sim.num_dofs
         self.ground = (CurriculumTerrain(terrain, terrain_grid, num_envs, self.device, self.generator)
                        if terrain is not None and terrain_grid is not None else FlatGround(num_envs, self.device))
-        self.obs_layouts = locomotion_obs_layouts(self.obs_cfg, self.num_actions, len(self.sim.foot_names))
+        self.imu_biased = self.event_cfg.terms.get("imu_bias") is not None
+        randomized = randomized_actuator_terms(self.event_cfg.terms) + (("imu_bias",) if self.imu_biased else ())
+        self.obs_layouts = locomotion_obs_layouts(self.obs_cfg, self.num_actions, len(self.sim.foot_names),
+                                                  randomized)
         self.policy_layout = self.obs_layouts.policy
         self._init_buffers()
         self._init_indices()
@@ -140,6 +152,7 @@ class LeggedLocomotion(VecEnv):
         self.last_foot_contact = torch.zeros(n, num_feet, dtype=torch.bool, device=dev)
         self.last_foot_pos = torch.zeros(n, num_feet, 3, device=dev)
         self.push_vel = torch.zeros(n, 2, device=dev)
+        self.imu_bias = torch.zeros(n, 6, device=dev)  # projected gravity, angular velocity (events.imu_bias)
         self.terminated = torch.zeros(n, dtype=torch.bool, device=dev)
         self.time_outs = torch.zeros(n, dtype=torch.bool, device=dev)
         self.default_dof_pos = self.sim.default_dof_pos.to(dev)
@@ -153,6 +166,9 @@ class LeggedLocomotion(VecEnv):
         self._critic_scales = groups.critic_frame.scale_vector(dev)
         self._privileged_scales = groups.privileged.scale_vector(dev) if groups.privileged is not None else None
         self._noise = groups.policy.noise_vector(dev, cfg.noise_level)
+        slices = groups.term_slices()["policy"]
+        self._imu_slots = [(slices[name]["start"], torch.as_tensor(slices[name]["scale"], device=dev))
+                           for name in ("projected_gravity", "base_ang_vel")]
         self.history = (ObsHistory(self.num_envs, groups.history_length, groups.policy.size, dev)
                         if groups.history_length > 0 else None)
         self.critic_history = ObsHistory(self.num_envs, groups.critic_frames, groups.critic_frame.size, dev)
@@ -349,19 +365,12 @@ class LeggedLocomotion(VecEnv):
         ``+-clip_actions``) becomes the joint position target ``default_joint_pos + action_scale * a`` for
         ``joint_names`` in order, tracked by a PD loop with ``kp``/``kd`` (nominal gains, no randomization).
         """
-        def plain(value: Any) -> Any:  # tuples -> lists, so that the contract equals its JSON round trip
-            if isinstance(value, (tuple, list)):
-                return [plain(v) for v in value]
-            if isinstance(value, dict):
-                return {k: plain(v) for k, v in value.items()}
-            return value
-
         def floats(values: torch.Tensor) -> list[float]:  # float32 values written as their shortest decimals
             return [float(f"{float(v):.7g}") for v in values.cpu()]
 
         return {
             "env": f"{type(self).__module__}.{type(self).__qualname__}",
-            "observations": plain(self.obs_layouts.describe()),
+            "observations": json_ready(self.obs_layouts.describe()),
             "observation_clip": float(self.obs_cfg.clip),
             "observation_units": self.obs_layouts.units(),
             "num_actions": int(self.num_actions),
@@ -375,7 +384,20 @@ class LeggedLocomotion(VecEnv):
             "control_dt": float(self.step_dt),
             "sim_dt": float(self.sim.sim_dt),
             "decimation": int(self.sim.substeps),
+            "terminations": json_ready({name: dict(entry) for name, entry in self.termination_cfg.terms.items()
+                                        if entry is not None}),
+            "training_randomization": self.training_randomization(),
         }
+
+    def training_randomization(self) -> dict[str, Any]:
+        """What training varied (the events table as run, observation noise), for the deploy contract: a robot-side
+        loop can check that the robot's actuators and sensors lie inside what the policy has seen."""
+        events = {name: dict(entry) for name, entry in self.event_cfg.terms.items() if entry is not None}
+        cfg = self.obs_cfg
+        noise = {"uniform_half_width": {"projected_gravity": cfg.noise_gravity, "base_ang_vel": cfg.noise_ang_vel,
+                                        "dof_pos": cfg.noise_dof_pos, "dof_vel": cfg.noise_dof_vel},
+                 "noise_level": cfg.noise_level} if cfg.add_noise else None
+        return json_ready({"events": events, "observation_noise": noise})
 
     # ------------------------------------------------------------------------------------------ observing
     def raw_observations(self, names: set[str]) -> dict[str, torch.Tensor]:
@@ -391,6 +413,10 @@ class LeggedLocomotion(VecEnv):
         if self.obs_cfg.add_noise and not self._evaluating:
             noise = torch.rand(policy.shape, device=self.device, generator=self.generator) * 2 - 1
             policy = policy + noise * self._noise
+        if self.imu_biased and not self._evaluating:
+            policy = policy.clone()
+            for i, (start, scale) in enumerate(self._imu_slots):
+                policy[:, start:start + 3] += self.imu_bias[:, 3 * i:3 * i + 3] * scale
         self.critic_history.push(critic)
         obs = {"policy": policy.clone(), "critic": self.critic_history.flat.clone()}
         if self.history is not None:
@@ -411,7 +437,7 @@ class LeggedLocomotion(VecEnv):
 
     # ------------------------------------------------------------------------------------------------ resume
     _BUFFERS = ("actions", "last_actions", "last_last_actions", "last_dof_vel", "feet_air_time", "last_foot_contact",
-                "last_foot_pos", "push_vel")
+                "last_foot_pos", "push_vel", "imu_bias")
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
@@ -433,7 +459,8 @@ class LeggedLocomotion(VecEnv):
         super().load_state_dict(state)
         self.sim.load_state_dict(state["sim"])
         for name in self._BUFFERS:
-            getattr(self, name).copy_(state[name])
+            if name in state:  # imu_bias is absent from checkpoints written before it
+                getattr(self, name).copy_(state[name])
         self.episode_sums.load_state_dict(state["episode_sums"])
         self.ground.load_state_dict(state["ground"])
         if "command_curriculum" in state:  # absent in checkpoints written before the curriculum cadence

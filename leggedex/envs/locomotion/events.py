@@ -98,27 +98,69 @@ def reset_base(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState, *, m
     reset.ang_vel = symmetric(env, max_velocity, n, 3)
 
 
+# physics parameters drawn per joint, and the privileged observation term each one adds when randomized
+ACTUATOR_TERMS = {"joint_damping": "joint_damping", "joint_friction": "joint_friction",
+                  "armature_scale": "armature_scale", "motor_strength": "motor_strength",
+                  "action_latency_ms": "action_latency"}
+
+
+def randomized_actuator_terms(terms: Mapping[str, Mapping[str, Any] | None]) -> tuple[str, ...]:
+    """The observation terms of the actuator parameters ``events.terms.physics`` randomizes, in table order."""
+    physics = terms.get("physics") or {}
+    return tuple(term for name, term in ACTUATOR_TERMS.items() if physics.get(name) is not None)
+
+
 def prepare_physics(env: LeggedLocomotion, *, friction: Range, added_base_mass: Range, com_offset: Range,
-                    kp_scale: Range, kd_scale: Range) -> dict[str, Any]:
+                    kp_scale: Range, kd_scale: Range, joint_damping: Range = None, joint_friction: Range = None,
+                    armature_scale: Range = None, motor_strength: Range = None,
+                    action_latency_ms: Range = None) -> dict[str, Any]:
     ranges = {"friction": friction, "added_base_mass": added_base_mass, "com_offset": com_offset,
-              "kp_scale": kp_scale, "kd_scale": kd_scale}
-    lowest = {"friction": 1e-6, "kp_scale": 1e-6, "kd_scale": 1e-6}
+              "kp_scale": kp_scale, "kd_scale": kd_scale, "joint_damping": joint_damping,
+              "joint_friction": joint_friction, "armature_scale": armature_scale, "motor_strength": motor_strength,
+              "action_latency_ms": action_latency_ms}
+    lowest = {"friction": 1e-6, "kp_scale": 1e-6, "kd_scale": 1e-6, "joint_damping": 0.0, "joint_friction": 0.0,
+              "armature_scale": 1e-6, "motor_strength": 1e-6, "action_latency_ms": 0.0}
     for name, bounds in ranges.items():
         if bounds is not None:
             check_range(f"events.terms.physics.{name}", bounds, lowest.get(name))
+    if action_latency_ms is not None:
+        period_ms = 1000 * env.sim.sim_dt * env.sim.substeps
+        if action_latency_ms[1] > period_ms + 1e-9:
+            raise ValueError(f"events.terms.physics.action_latency_ms {list(action_latency_ms)} goes beyond one "
+                             f"control period ({period_ms:g} ms: {env.sim.substeps} physics steps of "
+                             f"{1000 * env.sim.sim_dt:g} ms), the longest delay the backend applies")
     return {"ranges": ranges}
 
 
 @EVENTS.term(mode="startup", prepare=prepare_physics)
 def physics(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState | None, *,
             ranges: dict[str, Range]) -> None:
-    """Per-world friction, added base mass (kg), base CoM offset (m, per axis), kp and kd scales (per joint), each
+    """Per-world friction, added base mass (kg), base CoM offset (m, per axis), and per joint: kp and kd scales,
+    passive damping (Nm s/rad), Coulomb friction (Nm), rotor inertia scale and motor strength (scale of the PD
+    torque); an actuation latency (ms, rounded to whole physics steps, at most one control period). Each is
     U([min, max]) or left nominal when null."""
-    sizes = {"friction": (), "added_base_mass": (), "com_offset": (3,), "kp_scale": (env.num_actions,),
-             "kd_scale": (env.num_actions,)}
-    draws = {name: None if bounds is None else uniform(env, bounds, ids.numel(), *sizes[name])
+    per_joint = (env.num_actions,)
+    sizes = {"friction": (), "added_base_mass": (), "com_offset": (3,), "action_latency_ms": ()}
+    draws = {name: None if bounds is None else uniform(env, bounds, ids.numel(), *sizes.get(name, per_joint))
              for name, bounds in ranges.items()}
-    env.sim.randomize(ids, **draws)
+    latency_ms = draws.pop("action_latency_ms")
+    delay = None if latency_ms is None else (latency_ms / (1000 * env.sim.sim_dt)).round()
+    env.sim.randomize(ids, action_delay=delay, **draws)
+
+
+def prepare_imu_bias(env: LeggedLocomotion, *, ang_vel: float, gravity: float) -> dict[str, Any]:
+    if ang_vel < 0 or gravity < 0:
+        raise ValueError(f"events.terms.imu_bias.ang_vel and gravity must be >= 0, got {ang_vel} and {gravity}")
+    return {"ang_vel": ang_vel, "gravity": gravity}
+
+
+@EVENTS.term(mode="reset", prepare=prepare_imu_bias)
+def imu_bias(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState | None, *, ang_vel: float,
+             gravity: float) -> None:
+    """A constant offset of the IMU per episode, added to the policy's base_ang_vel (U(+-ang_vel) rad/s per axis)
+    and projected_gravity (U(+-gravity) per axis) readings, like their noise (off in evaluation)."""
+    bias = torch.cat([symmetric(env, gravity, ids.numel(), 3), symmetric(env, ang_vel, ids.numel(), 3)], dim=1)
+    env.imu_bias[ids] = bias
 
 
 def prepare_push(env: LeggedLocomotion, *, max_vel: float) -> dict[str, Any]:

@@ -12,7 +12,9 @@ With the teacher-student options on (``configs/go2_ts.yaml``) the Go2 groups are
   last action (noisy).
 - ``history`` (20 x 45 = 900): the last 20 ``policy`` frames, oldest first, zeros after a reset.
 - ``privileged`` (94): physics parameters 31 (friction, added mass, CoM offset 3, last push velocity 2,
-  kp scale - 1 (12), kd scale - 1 (12)), 3 x 3 ground heights around each foot relative to the sole (36),
+  kp scale - 1 (12), kd scale - 1 (12); then one term per actuator or IMU quantity ``events.terms`` also
+  randomizes: joint damping, joint friction, armature scale - 1, motor strength - 1 (12 each), action latency (1),
+  IMU bias (6)), 3 x 3 ground heights around each foot relative to the sole (36),
   ground normals at the feet (12), base linear velocity (3), thigh / calf / foot contacts (12).
 - ``critic`` (172 x 5 = 860): the noise-free policy frame, base linear velocity, physics parameters, contacts
   and a 9 x 9 height scan around the base, stacked over the last 5 steps (oldest first).
@@ -86,7 +88,17 @@ class ObsLayout:
         return torch.cat(parts, dim=-1) * scales
 
 
-def physics_terms(num_dofs: int) -> tuple[ObsTerm, ...]:
+# sizes of the terms added for what events.terms randomizes beyond the base set (None: one per joint)
+RANDOMIZED_TERM_SIZES = {"joint_damping": None, "joint_friction": None, "armature_scale": None,
+                         "motor_strength": None, "action_latency": 1, "imu_bias": 6}
+
+
+def physics_terms(num_dofs: int, randomized: tuple[str, ...] = ()) -> tuple[ObsTerm, ...]:
+    """The physics parameters: always friction, mass, CoM, push, gains; then each of ``randomized``."""
+    unknown = [name for name in randomized if name not in RANDOMIZED_TERM_SIZES]
+    if unknown:
+        raise ValueError(f"no privileged observation term for randomized {unknown}")
+    extra = tuple(ObsTerm(name, RANDOMIZED_TERM_SIZES[name] or num_dofs) for name in randomized)
     return (
         ObsTerm("friction", 1),
         ObsTerm("added_base_mass", 1),
@@ -94,7 +106,7 @@ def physics_terms(num_dofs: int) -> tuple[ObsTerm, ...]:
         ObsTerm("push_vel", 2),
         ObsTerm("kp_scale", num_dofs),
         ObsTerm("kd_scale", num_dofs),
-    )
+    ) + extra
 
 
 def contact_terms(num_feet: int) -> tuple[ObsTerm, ...]:
@@ -165,7 +177,11 @@ class LocomotionObsLayouts:
         return out
 
 
-def locomotion_obs_layouts(cfg: ObservationConfig, num_dofs: int, num_feet: int) -> LocomotionObsLayouts:
+def locomotion_obs_layouts(cfg: ObservationConfig, num_dofs: int, num_feet: int,
+                           randomized: tuple[str, ...] = ()) -> LocomotionObsLayouts:
+    """``randomized``: the actuator and sensor quantities the events randomize beyond the base physics set
+    (``RANDOMIZED_TERM_SIZES``); each adds its term to the physics parameters of ``privileged`` (and of the
+    critic with ``critic_privileged``)."""
     cfg.validate()
     policy = ObsLayout((
         ObsTerm("command", 3, (cfg.lin_vel_scale, cfg.lin_vel_scale, cfg.ang_vel_scale)),
@@ -178,14 +194,14 @@ def locomotion_obs_layouts(cfg: ObservationConfig, num_dofs: int, num_feet: int)
     base_lin_vel = ObsTerm("base_lin_vel", 3, cfg.lin_vel_scale)
     critic = policy.terms + (base_lin_vel,)  # the policy frame must stay the prefix: the env slices it off
     if cfg.critic_privileged:
-        critic += physics_terms(num_dofs) + contact_terms(num_feet)
+        critic += physics_terms(num_dofs, randomized) + contact_terms(num_feet)
     if cfg.height_scan:
         nx, ny = cfg.height_scan_points
         critic += (ObsTerm("height_scan", nx * ny, cfg.height_scan_scale, params={
             "points": (nx, ny), "spacing": cfg.height_scan_spacing, "offset": cfg.height_scan_offset}),)
     privileged = None
     if cfg.privileged:
-        privileged = ObsLayout(physics_terms(num_dofs) + (
+        privileged = ObsLayout(physics_terms(num_dofs, randomized) + (
             ObsTerm("foot_heights", 9 * num_feet, params={"spacing": cfg.foot_scan_spacing}),
             ObsTerm("foot_normals", 3 * num_feet),
             base_lin_vel,

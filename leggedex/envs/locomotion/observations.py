@@ -90,6 +90,36 @@ def kd_scale(env: LeggedLocomotion) -> torch.Tensor:
     return env.sim.kd_scale.to(env.device) - 1.0
 
 
+@term(unit="passive joint damping, Nm s/rad, joint_names order")
+def joint_damping(env: LeggedLocomotion) -> torch.Tensor:
+    return env.sim.joint_damping.to(env.device)
+
+
+@term(unit="joint Coulomb friction (frictionloss), Nm, joint_names order")
+def joint_friction(env: LeggedLocomotion) -> torch.Tensor:
+    return env.sim.joint_friction.to(env.device)
+
+
+@term(unit="rotor inertia / the model's - 1, joint_names order")
+def armature_scale(env: LeggedLocomotion) -> torch.Tensor:
+    return env.sim.armature_scale.to(env.device) - 1.0
+
+
+@term(unit="PD torque scale - 1, joint_names order")
+def motor_strength(env: LeggedLocomotion) -> torch.Tensor:
+    return env.sim.motor_strength.to(env.device) - 1.0
+
+
+@term(unit="actuation latency, s")
+def action_latency(env: LeggedLocomotion) -> torch.Tensor:
+    return (env.sim.action_delay * env.sim.sim_dt).reshape(env.num_envs, 1).to(env.device)
+
+
+@term(unit="IMU bias added to the policy's readings: projected gravity (3), angular velocity rad/s (3)")
+def imu_bias(env: LeggedLocomotion) -> torch.Tensor:
+    return env.imu_bias
+
+
 def prepare_leg_contact(part: str) -> Any:
     def prepare(env: LeggedLocomotion) -> dict[str, Any]:
         ids = env.leg_body_ids.get(part)

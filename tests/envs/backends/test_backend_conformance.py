@@ -286,6 +286,50 @@ def test_every_randomized_field_lands_in_its_world(backend: SimBackend) -> None:
     assert fz[2] > fz[0] + 5.0
 
 
+def test_actuator_parameters_land_in_their_world(backend: SimBackend) -> None:
+    ids = torch.tensor([3, 0])
+    backend.randomize(ids, joint_damping=torch.tensor([2.0, 0.5]), joint_friction=torch.tensor([0.2, 0.0]),
+                      armature_scale=torch.tensor([2.0, 0.5]), motor_strength=torch.tensor([0.8, 1.1]),
+                      kp_scale=torch.tensor([1.0, 0.9]))
+    probe, model = Probe(backend), backend.model
+    dof = model.joint("FL_calf_joint").dofadr[0]
+    assert probe.field("dof_damping")[:, dof].tolist() == pytest.approx([0.5, 0.1, 0.1, 2.0])
+    assert probe.field("dof_frictionloss")[:, dof].tolist() == pytest.approx([0.0, 0.0, 0.0, 0.2])
+    assert probe.field("dof_armature")[:, dof].tolist() == pytest.approx([0.005, 0.01, 0.01, 0.02], rel=1e-6)
+    # motor strength scales the whole PD law, on top of the gain scales
+    np.testing.assert_allclose(probe.field("actuator_gainprm")[:, 2, 0], [20 * 0.9 * 1.1, 20, 20, 16], rtol=1e-6)
+    np.testing.assert_allclose(-probe.field("actuator_biasprm")[:, 2, 2], [0.5 * 1.1, 0.5, 0.5, 0.4], rtol=1e-6)
+    assert backend.joint_damping[:, 2].tolist() == pytest.approx([0.5, 0.1, 0.1, 2.0])
+    assert backend.joint_friction[:, 2].tolist() == pytest.approx([0.0, 0.0, 0.0, 0.2])
+    assert backend.armature_scale[:, 2].tolist() == pytest.approx([0.5, 1.0, 1.0, 2.0])
+    assert backend.motor_strength[:, 2].tolist() == pytest.approx([1.1, 1.0, 1.0, 0.8])
+    # joint friction slows a swinging leg: the world with 0.2 Nm moves its joints least
+    backend.set_dof_targets(backend.default_dof_pos.expand(N, -1) + 0.3)
+    backend.step()
+    speed = _cpu(backend.dof_vel).abs().mean(1)
+    assert speed[3] < speed[1]
+
+
+def test_action_delay_applies_the_previous_targets_for_its_physics_steps(backend: SimBackend) -> None:
+    """A world delayed by a whole control period (``substeps`` physics steps) moves exactly as an undelayed world
+    given every target one call later; a delay of half a period lands in between."""
+    substeps = backend.substeps
+    backend.randomize(torch.arange(N), action_delay=torch.tensor([0.0, substeps, substeps // 2, 0.0]))
+    assert backend.action_delay.tolist() == [0.0, substeps, substeps // 2, 0.0]
+    gen = torch.Generator().manual_seed(1)
+    previous = backend.default_dof_pos
+    for _ in range(6):
+        new = _random_targets(backend, gen, 0.2)[0]
+        backend.set_dof_targets(torch.stack([previous, new, new, new]).to(backend.device))
+        backend.step()
+        previous = new
+    q = _cpu(backend.dof_pos)
+    assert torch.equal(q[0], q[1]) if backend.device.type == "cpu" else torch.allclose(q[0], q[1], atol=1e-5)
+    assert (q[2] - q[1]).abs().max() > 1e-3 and (q[2] - q[3]).abs().max() > 1e-3
+    state = backend.state_dict()
+    assert state["randomization"]["action_delay"].tolist() == [0.0, substeps, substeps // 2, 0.0]
+
+
 @pytest.mark.parametrize(
     ("param", "value"),
     [
@@ -299,6 +343,12 @@ def test_every_randomized_field_lands_in_its_world(backend: SimBackend) -> None:
         ("kp_scale", -torch.ones(2)),
         ("kd_scale", torch.full((2, 12), float("nan"))),
         ("kd_scale", torch.zeros(2)),
+        ("joint_damping", -torch.ones(2)),
+        ("joint_friction", torch.full((2, 12), -0.1)),
+        ("armature_scale", torch.zeros(2)),
+        ("motor_strength", torch.zeros(2, 12)),
+        ("action_delay", torch.tensor([5.0, 0.0])),
+        ("action_delay", torch.tensor([1.5, 0.0])),
     ],
 )
 def test_randomize_rejects_bad_values(backend: SimBackend, param: str, value: torch.Tensor) -> None:

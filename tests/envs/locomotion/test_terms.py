@@ -136,8 +136,12 @@ def observation_state() -> SimpleNamespace:
     ground = FlatGround(2, torch.device("cpu"))
     sim = SimpleNamespace(friction=tensor(0.8, 1.2), added_base_mass=tensor(0.5, -1.0),
                           com_offset=tensor([0.01, 0.0, 0.0], [0.0, 0.0, -0.02]),
-                          kp_scale=tensor([1.1, 0.9], [1.0, 1.0]), kd_scale=tensor([1.0, 1.2], [0.8, 1.0]))
+                          kp_scale=tensor([1.1, 0.9], [1.0, 1.0]), kd_scale=tensor([1.0, 1.2], [0.8, 1.0]),
+                          joint_damping=tensor([0.1, 2.0], [0.5, 0.5]), joint_friction=tensor([0.0, 0.2], [0.1, 0.0]),
+                          armature_scale=tensor([0.5, 2.0], [1.0, 1.0]), motor_strength=tensor([0.9, 1.0], [1.1, 1.0]),
+                          action_delay=tensor(0.0, 3.0), sim_dt=0.005)
     return state(sim=sim, ground=ground, push_vel=tensor([0.3, -0.1], [0.0, 0.0]), foot_radius=0.02,
+                 imu_bias=tensor([0.01, 0.0, -0.02, 0.1, 0.0, 0.0], [0.0] * 6),
                  body_contact=torch.tensor([[True, False, False, True], [False, True, True, False]]),
                  leg_body_ids={"thigh": torch.tensor([0, 1]), "calf": torch.tensor([2, 3])},
                  foot_pos=torch.tensor([[[0.0, 0.0, 0.02], [1.0, 0.0, 0.12]], [[0.0, 0.0, 2.0], [0.0, 0.0, 0.0]]]),
@@ -158,6 +162,12 @@ OBSERVATION_CASES = {
     "push_vel": ({}, [[0.3, -0.1], [0.0, 0.0]]),
     "kp_scale": ({}, [[0.1, -0.1], [0.0, 0.0]]),  # scale - 1
     "kd_scale": ({}, [[0.0, 0.2], [-0.2, 0.0]]),
+    "joint_damping": ({}, [[0.1, 2.0], [0.5, 0.5]]),
+    "joint_friction": ({}, [[0.0, 0.2], [0.1, 0.0]]),
+    "armature_scale": ({}, [[-0.5, 1.0], [0.0, 0.0]]),  # scale - 1
+    "motor_strength": ({}, [[-0.1, 0.0], [0.1, 0.0]]),
+    "action_latency": ({}, [[0.0], [0.015]]),  # 3 physics steps of 5 ms
+    "imu_bias": ({}, [[0.01, 0.0, -0.02, 0.1, 0.0, 0.0], [0.0] * 6]),
     "thigh_contact": ({}, [[1.0, 0.0], [0.0, 1.0]]),
     "calf_contact": ({}, [[0.0, 1.0], [1.0, 0.0]]),
     "foot_contact": ({}, [[1.0, 0.0], [0.0, 0.0]]),

@@ -1,0 +1,110 @@
+"""Actuator and sensor randomization from config: what ``events.terms.physics`` and ``imu_bias`` draw lands in the
+simulator, in the privileged observations and in the deploy contract; impossible settings are refused by key."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from leggedex.envs import LeggedLocomotion
+from leggedex.envs.locomotion.config import EventConfig, ObservationConfig
+
+from conftest import one_thread_backend
+
+REALISM = {"joint_damping": [0.1, 2.0], "joint_friction": [0.0, 0.3], "armature_scale": [0.5, 2.0],
+           "motor_strength": [0.9, 1.1], "action_latency_ms": [0.0, 20.0]}
+
+
+def make_env(physics: dict | None = None, imu_bias: dict | None = None, **observations) -> LeggedLocomotion:
+    terms = dict(EventConfig().terms)
+    terms["physics"] = {**terms["physics"], **(physics if physics is not None else REALISM)}
+    terms["push"] = None
+    if imu_bias is not None:
+        terms["imu_bias"] = imu_bias
+    return LeggedLocomotion(16, seed=1, backend=one_thread_backend, events=EventConfig(terms=terms),
+                            observations=ObservationConfig(**observations))
+
+
+def test_actuator_draws_land_in_the_simulator_and_the_privileged_group() -> None:
+    env = make_env(privileged=True)
+    sim = env.sim
+    damping, friction = sim.joint_damping, sim.joint_friction
+    assert damping.min() >= 0.1 and damping.max() <= 2.0 and damping.std() > 0.3  # per env and joint
+    assert friction.min() >= 0.0 and friction.max() <= 0.3
+    assert sim.armature_scale.min() >= 0.5 and sim.motor_strength.max() <= 1.1
+    delay = sim.action_delay
+    assert torch.equal(delay, delay.round()) and delay.min() >= 0 and delay.max() <= 4 and delay.unique().numel() > 2
+    obs = env.reset()
+    slices = env.obs_terms["privileged"]
+    names = list(slices)
+    assert names[names.index("kd_scale") + 1:names.index("kd_scale") + 6] == [
+        "joint_damping", "joint_friction", "armature_scale", "motor_strength", "action_latency"]
+    privileged = obs["privileged"]
+
+    def term(name: str) -> torch.Tensor:
+        s = slices[name]
+        return privileged[:, s["start"]:s["start"] + s["size"]]
+
+    torch.testing.assert_close(term("joint_damping"), damping)
+    torch.testing.assert_close(term("motor_strength"), sim.motor_strength - 1)
+    torch.testing.assert_close(term("action_latency")[:, 0], delay * 0.005)
+    assert env.obs_groups["privileged"] == 94 + 4 * 12 + 1
+
+
+def test_without_actuator_randomization_the_groups_keep_their_layout() -> None:
+    env = make_env(physics={}, privileged=True, critic_privileged=True)
+    assert env.obs_groups["privileged"] == 94
+    assert "joint_damping" not in env.obs_terms["privileged"]
+    assert (env.sim.action_delay == 0).all() and torch.allclose(env.sim.joint_damping, torch.tensor(0.1))
+
+
+def test_a_latency_beyond_one_control_period_is_refused_naming_the_key() -> None:
+    with pytest.raises(ValueError, match=r"events\.terms\.physics\.action_latency_ms .* one control period \(20 ms"):
+        make_env(physics={"action_latency_ms": [0.0, 25.0]})
+    with pytest.raises(ValueError, match=r"events\.terms\.physics\.joint_friction must be >= 0"):
+        make_env(physics={"joint_friction": [-0.1, 0.2]})
+
+
+def test_the_imu_bias_offsets_the_policy_readings_only_and_not_in_evaluation() -> None:
+    env = make_env(physics={}, imu_bias={"ang_vel": 0.1, "gravity": 0.05}, add_noise=False, privileged=True)
+    obs = env.reset()
+    bias = env.imu_bias
+    assert bias[:, :3].abs().max() <= 0.05 and bias[:, 3:].abs().max() <= 0.1 and bias.std() > 0.01
+    frame = obs["critic"][:, :45]  # the noise-free policy frame the critic sees
+    offset = obs["policy"] - frame
+    torch.testing.assert_close(offset[:, 3:6], bias[:, :3])
+    torch.testing.assert_close(offset[:, 6:9], bias[:, 3:] * 0.25)  # in the scaled observation
+    assert offset[:, :3].abs().max() == 0 and offset[:, 9:].abs().max() == 0
+    slices = env.obs_terms["privileged"]["imu_bias"]
+    torch.testing.assert_close(obs["privileged"][:, slices["start"]:slices["start"] + 6], bias)
+    env.set_evaluation_commands(torch.zeros(16, 3))
+    obs = env.reset()
+    torch.testing.assert_close(obs["policy"], obs["critic"][:, :45])
+
+
+def test_the_contract_says_what_training_randomized_and_when_a_robot_falls() -> None:
+    env = make_env(imu_bias={"ang_vel": 0.1, "gravity": 0.05})
+    contract = env.deploy_contract()
+    randomized = contract["training_randomization"]
+    assert randomized["events"]["physics"]["joint_damping"] == [0.1, 2.0]
+    assert randomized["events"]["physics"]["action_latency_ms"] == [0.0, 20.0]
+    assert randomized["events"]["imu_bias"] == {"ang_vel": 0.1, "gravity": 0.05}
+    assert "push" not in randomized["events"]
+    assert randomized["observation_noise"]["uniform_half_width"]["dof_vel"] == 1.5
+    assert contract["terminations"]["bad_orientation"] == {"max_tilt_rad": 1.0}
+
+
+def test_resume_restores_the_actuator_draws_and_the_imu_bias() -> None:
+    first = make_env(imu_bias={"ang_vel": 0.1, "gravity": 0.05})
+    first.reset()
+    for _ in range(3):
+        first.step(torch.zeros(16, 12))
+    state = first.state_dict()
+    second = make_env(imu_bias={"ang_vel": 0.1, "gravity": 0.05})
+    second.load_state_dict(state)
+    actions = 0.3 * torch.randn(5, 16, 12, generator=torch.Generator().manual_seed(0))
+    for a in actions:
+        obs_a, rew_a, _, _ = first.step(a)
+        obs_b, rew_b, _, _ = second.step(a)
+        assert torch.equal(obs_a["policy"], obs_b["policy"]) and torch.equal(rew_a, rew_b)
+    assert torch.equal(first.sim.action_delay, second.sim.action_delay)
