@@ -7,8 +7,10 @@ Actuation
 ``actuation="position"`` (default): the model's position servos run the PD inside every physics step, ``ctrl``
 holds the targets and ``step`` is a single ``Batch.step(nstep=substeps)`` call. ``actuation="motor"``: torque
 motors with the PD evaluated in numpy before each single physics step (same control law; measured 3-7 % slower on
-2 cores, see docs/backend_notes.md). Per-world gain scales go into ``actuator_gainprm``/``biasprm`` (position) or
-the numpy gain arrays (motor).
+2 cores, see docs/backend_notes.md). Per-world gains (scale x motor strength) go into
+``actuator_gainprm``/``biasprm`` (position) or the numpy gain arrays (motor). While any world has an
+``action_delay``, ``step`` runs its physics steps one at a time, each with the targets that world's delay lets
+through (measured cost: see the README's sim2real section).
 
 Timing
 ------

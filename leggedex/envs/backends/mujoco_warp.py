@@ -9,7 +9,11 @@ targets are written into ``ctrl`` in place, and ``substeps`` physics steps run a
 on a GPU; Warp also captures on its CPU device). Partial resets and failure handling are torch writes into the
 same arrays followed by one captured ``forward``; only the worlds being reset take the new derived quantities.
 
-Per-world domain randomization writes into batched model fields (friction, base mass and CoM, servo gains, each
+While any world has an ``action_delay``, ``step`` launches one captured physics step at a time, writing each
+world's target for that step (the previous or the latest) into ``ctrl`` in between.
+
+Per-world domain randomization writes into batched model fields (friction, base mass and CoM, servo gains, joint
+damping, friction loss and armature, each
 with a leading world dimension allocated once, so captured graphs stay valid); after a mass or CoM change
 ``set_const`` recomputes the constants that depend on them for every world (``body_subtreemass``,
 ``body_invweight0``, ``dof_invweight0``, ``actuator_acc0`` are batched too, or every world's constants would land

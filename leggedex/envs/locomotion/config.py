@@ -118,7 +118,13 @@ class RewardConfig:
 class EventConfig:
     """Events by name (``events.py``), in the order they run: reset sampling of joints and base, physics
     randomization (``mode: [startup, reset]`` draws again at every reset), pushes every ``interval_s``. An entry
-    holds the term's parameters (and optionally ``mode``); null switches a term off."""
+    holds the term's parameters (and optionally ``mode``); null switches a term off.
+
+    Actuator and sensor realism (off by default): ``physics`` also takes ``joint_damping`` (Nm s/rad),
+    ``joint_friction`` (Nm), ``armature_scale``, ``motor_strength`` and ``action_latency_ms`` ranges, and an
+    ``imu_bias: {ang_vel: rad/s, gravity: ...}`` entry offsets the policy's IMU readings per episode, and
+    ``observation_latency: {latency_ms: [min, max]}`` delays its readings (at most one control period); each
+    quantity switched on adds its term to the ``privileged`` group and is listed in the deploy contract."""
 
     terms: dict[str, dict[str, Any] | None] = field(default_factory=lambda: {
         "reset_joints": {"position_scale": [0.5, 1.5], "soft_limit": 0.9},

@@ -116,7 +116,9 @@ class LeggedLocomotion(VecEnv):
         self.ground = (CurriculumTerrain(terrain, terrain_grid, num_envs, self.device, self.generator)
                        if terrain is not None and terrain_grid is not None else FlatGround(num_envs, self.device))
         self.imu_biased = self.event_cfg.terms.get("imu_bias") is not None
-        randomized = randomized_actuator_terms(self.event_cfg.terms) + (("imu_bias",) if self.imu_biased else ())
+        self.sensing_delayed = self.event_cfg.terms.get("observation_latency") is not None
+        randomized = (randomized_actuator_terms(self.event_cfg.terms) + (("imu_bias",) if self.imu_biased else ())
+                      + (("observation_latency",) if self.sensing_delayed else ()))
         self.obs_layouts = locomotion_obs_layouts(self.obs_cfg, self.num_actions, len(self.sim.foot_names),
                                                   randomized)
         self.policy_layout = self.obs_layouts.policy
@@ -153,6 +155,7 @@ class LeggedLocomotion(VecEnv):
         self.last_foot_pos = torch.zeros(n, num_feet, 3, device=dev)
         self.push_vel = torch.zeros(n, 2, device=dev)
         self.imu_bias = torch.zeros(n, 6, device=dev)  # projected gravity, angular velocity (events.imu_bias)
+        self.observation_latency = torch.zeros(n, device=dev)  # seconds (events.observation_latency)
         self.terminated = torch.zeros(n, dtype=torch.bool, device=dev)
         self.time_outs = torch.zeros(n, dtype=torch.bool, device=dev)
         self.default_dof_pos = self.sim.default_dof_pos.to(dev)
@@ -173,6 +176,9 @@ class LeggedLocomotion(VecEnv):
                         if groups.history_length > 0 else None)
         self.critic_history = ObsHistory(self.num_envs, groups.critic_frames, groups.critic_frame.size, dev)
         self._obs: Obs = {name: torch.zeros(self.num_envs, size, device=dev) for name, size in groups.sizes.items()}
+        self._last_policy_frame: torch.Tensor | None = None  # the previous step's noise-free frame (sensing delay)
+        self._own_slots = torch.cat([torch.arange(slices[t]["start"], slices[t]["start"] + slices[t]["size"])
+                                     for t in ("command", "last_action")]).to(dev)  # never delayed
 
     def _init_indices(self) -> None:
         """Robot-description bodies and joints as indices (contact bodies, hips)."""
@@ -410,6 +416,8 @@ class LeggedLocomotion(VecEnv):
         terms = self.raw_observations(groups.term_names)
         critic = groups.critic_frame.assemble(terms, self._critic_scales).clamp(-clip, clip)
         policy = critic[:, : groups.policy.size]
+        if self.sensing_delayed:
+            policy = self._delayed_frame(policy)
         if self.obs_cfg.add_noise and not self._evaluating:
             noise = torch.rand(policy.shape, device=self.device, generator=self.generator) * 2 - 1
             policy = policy + noise * self._noise
@@ -426,6 +434,19 @@ class LeggedLocomotion(VecEnv):
             obs["privileged"] = groups.privileged.assemble(terms, self._privileged_scales).clamp(-clip, clip)
         self._obs = obs
 
+    def _delayed_frame(self, frame: torch.Tensor) -> torch.Tensor:
+        """The policy frame read ``observation_latency`` late: interpolated towards the previous step's frame (the
+        same frame after a reset); the commands and the last action are the policy's own and are not delayed."""
+        previous, self._last_policy_frame = self._last_policy_frame, frame.clone()
+        if previous is None or self._evaluating:
+            return frame
+        fresh = self.episode_length_buf == 0
+        lag = (self.observation_latency / self.step_dt).masked_fill(fresh, 0.0)[:, None]
+        delayed = frame - lag * (frame - previous)
+        own = self._own_slots
+        delayed[:, own] = frame[:, own]
+        return delayed
+
     def reset(self) -> Obs:
         super().reset()
         self._observe()
@@ -437,7 +458,7 @@ class LeggedLocomotion(VecEnv):
 
     # ------------------------------------------------------------------------------------------------ resume
     _BUFFERS = ("actions", "last_actions", "last_last_actions", "last_dof_vel", "feet_air_time", "last_foot_contact",
-                "last_foot_pos", "push_vel", "imu_bias")
+                "last_foot_pos", "push_vel", "imu_bias", "observation_latency")
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
@@ -449,6 +470,8 @@ class LeggedLocomotion(VecEnv):
         state["event_countdown"] = {name: countdown.clone() for name, countdown in self.event_countdown.items()}
         state["observations"] = {name: obs.clone() for name, obs in self._obs.items()}
         state["critic_history"] = self.critic_history.state_dict()
+        if self._last_policy_frame is not None:
+            state["last_policy_frame"] = self._last_policy_frame.clone()
         if self.history is not None:
             state["history"] = self.history.state_dict()
         state["commands"] = {"command": self.commands.command.clone(), "heading": self.commands.heading.clone(),
@@ -471,6 +494,8 @@ class LeggedLocomotion(VecEnv):
                 countdown.copy_(countdowns[name])
         self._obs = {name: obs.clone() for name, obs in state["observations"].items()}
         self.critic_history.load_state_dict(state["critic_history"])
+        frame = state.get("last_policy_frame")
+        self._last_policy_frame = frame.clone() if frame is not None else None
         if self.history is not None:
             self.history.load_state_dict(state["history"])
         self.commands.command.copy_(state["commands"]["command"])

@@ -163,6 +163,23 @@ def imu_bias(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState | None,
     env.imu_bias[ids] = bias
 
 
+def prepare_observation_latency(env: LeggedLocomotion, *, latency_ms: Sequence[float]) -> dict[str, Any]:
+    check_range("events.terms.observation_latency.latency_ms", latency_ms, 0.0)
+    period_ms = 1000 * env.step_dt
+    if latency_ms[1] > period_ms + 1e-9:
+        raise ValueError(f"events.terms.observation_latency.latency_ms {list(latency_ms)} goes beyond one control "
+                         f"period ({period_ms:g} ms): the env keeps the previous frame only")
+    return {"latency_ms": latency_ms}
+
+
+@EVENTS.term(mode="reset", prepare=prepare_observation_latency)
+def observation_latency(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState | None, *,
+                        latency_ms: Sequence[float]) -> None:
+    """A sensing delay per episode, U(``latency_ms``): the policy reads its frame as it was that long ago,
+    interpolated between the previous and the current step's frames (off in evaluation)."""
+    env.observation_latency[ids] = uniform(env, latency_ms, ids.numel()) / 1000
+
+
 def prepare_push(env: LeggedLocomotion, *, max_vel: float) -> dict[str, Any]:
     if max_vel < 0:
         raise ValueError(f"events.terms.push.max_vel must be >= 0, got {max_vel}")

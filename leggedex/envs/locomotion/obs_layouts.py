@@ -14,7 +14,7 @@ With the teacher-student options on (``configs/go2_ts.yaml``) the Go2 groups are
 - ``privileged`` (94): physics parameters 31 (friction, added mass, CoM offset 3, last push velocity 2,
   kp scale - 1 (12), kd scale - 1 (12); then one term per actuator or IMU quantity ``events.terms`` also
   randomizes: joint damping, joint friction, armature scale - 1, motor strength - 1 (12 each), action latency (1),
-  IMU bias (6)), 3 x 3 ground heights around each foot relative to the sole (36),
+  IMU bias (6), observation latency (1)), 3 x 3 ground heights around each foot relative to the sole (36),
   ground normals at the feet (12), base linear velocity (3), thigh / calf / foot contacts (12).
 - ``critic`` (172 x 5 = 860): the noise-free policy frame, base linear velocity, physics parameters, contacts
   and a 9 x 9 height scan around the base, stacked over the last 5 steps (oldest first).
@@ -90,7 +90,7 @@ class ObsLayout:
 
 # sizes of the terms added for what events.terms randomizes beyond the base set (None: one per joint)
 RANDOMIZED_TERM_SIZES = {"joint_damping": None, "joint_friction": None, "armature_scale": None,
-                         "motor_strength": None, "action_latency": 1, "imu_bias": 6}
+                         "motor_strength": None, "action_latency": 1, "imu_bias": 6, "observation_latency": 1}
 
 
 def physics_terms(num_dofs: int, randomized: tuple[str, ...] = ()) -> tuple[ObsTerm, ...]:

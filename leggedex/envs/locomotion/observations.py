@@ -120,6 +120,11 @@ def imu_bias(env: LeggedLocomotion) -> torch.Tensor:
     return env.imu_bias
 
 
+@term(unit="sensing delay of the policy's readings, s")
+def observation_latency(env: LeggedLocomotion) -> torch.Tensor:
+    return env.observation_latency.reshape(env.num_envs, 1)
+
+
 def prepare_leg_contact(part: str) -> Any:
     def prepare(env: LeggedLocomotion) -> dict[str, Any]:
         ids = env.leg_body_ids.get(part)

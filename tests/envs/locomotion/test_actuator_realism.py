@@ -15,12 +15,15 @@ REALISM = {"joint_damping": [0.1, 2.0], "joint_friction": [0.0, 0.3], "armature_
            "motor_strength": [0.9, 1.1], "action_latency_ms": [0.0, 20.0]}
 
 
-def make_env(physics: dict | None = None, imu_bias: dict | None = None, **observations) -> LeggedLocomotion:
+def make_env(physics: dict | None = None, imu_bias: dict | None = None, latency_ms: list | None = None,
+             **observations) -> LeggedLocomotion:
     terms = dict(EventConfig().terms)
     terms["physics"] = {**terms["physics"], **(physics if physics is not None else REALISM)}
     terms["push"] = None
     if imu_bias is not None:
         terms["imu_bias"] = imu_bias
+    if latency_ms is not None:
+        terms["observation_latency"] = {"latency_ms": latency_ms}
     return LeggedLocomotion(16, seed=1, backend=one_thread_backend, events=EventConfig(terms=terms),
                             observations=ObservationConfig(**observations))
 
@@ -63,6 +66,8 @@ def test_a_latency_beyond_one_control_period_is_refused_naming_the_key() -> None
         make_env(physics={"action_latency_ms": [0.0, 25.0]})
     with pytest.raises(ValueError, match=r"events\.terms\.physics\.joint_friction must be >= 0"):
         make_env(physics={"joint_friction": [-0.1, 0.2]})
+    with pytest.raises(ValueError, match=r"events\.terms\.observation_latency\.latency_ms .* one control period"):
+        make_env(physics={}, latency_ms=[0.0, 30.0])
 
 
 def test_the_imu_bias_offsets_the_policy_readings_only_and_not_in_evaluation() -> None:
@@ -82,6 +87,28 @@ def test_the_imu_bias_offsets_the_policy_readings_only_and_not_in_evaluation() -
     torch.testing.assert_close(obs["policy"], obs["critic"][:, :45])
 
 
+def test_the_observation_latency_reads_the_frame_between_the_last_two_steps() -> None:
+    terms = dict(EventConfig().terms)
+    terms.update(push=None, physics=None, observation_latency={"latency_ms": [10.0, 10.0]})
+    env = LeggedLocomotion(8, seed=2, backend=one_thread_backend, events=EventConfig(terms=terms),
+                           observations=ObservationConfig(add_noise=False, privileged=True),
+                           random_initial_episode_length=False)
+    obs = env.reset()
+    torch.testing.assert_close(obs["policy"], obs["critic"][:, :45])  # nothing to lag behind after a reset
+    previous = obs["critic"][:, :45]
+    actions = 0.5 * torch.randn(8, 12, generator=torch.Generator().manual_seed(0))
+    obs, _, dones, _ = env.step(actions)
+    assert not dones.any()
+    frame = obs["critic"][:, :45]
+    expected = frame - 0.5 * (frame - previous)  # 10 ms of a 20 ms period
+    own = torch.cat([torch.arange(0, 3), torch.arange(33, 45)])  # the command and the last action are not delayed
+    expected[:, own] = frame[:, own]
+    torch.testing.assert_close(obs["policy"], expected)
+    assert (obs["policy"][:, 21:33] - frame[:, 21:33]).abs().max() > 1e-3  # joint velocities did lag
+    s = env.obs_terms["privileged"]["observation_latency"]
+    assert obs["privileged"][:, s["start"]].tolist() == pytest.approx([0.01] * 8)
+
+
 def test_the_contract_says_what_training_randomized_and_when_a_robot_falls() -> None:
     env = make_env(imu_bias={"ang_vel": 0.1, "gravity": 0.05})
     contract = env.deploy_contract()
@@ -94,13 +121,13 @@ def test_the_contract_says_what_training_randomized_and_when_a_robot_falls() -> 
     assert contract["terminations"]["bad_orientation"] == {"max_tilt_rad": 1.0}
 
 
-def test_resume_restores_the_actuator_draws_and_the_imu_bias() -> None:
-    first = make_env(imu_bias={"ang_vel": 0.1, "gravity": 0.05})
+def test_resume_restores_the_actuator_draws_the_imu_bias_and_the_sensing_delay() -> None:
+    first = make_env(imu_bias={"ang_vel": 0.1, "gravity": 0.05}, latency_ms=[0.0, 20.0])
     first.reset()
     for _ in range(3):
         first.step(torch.zeros(16, 12))
     state = first.state_dict()
-    second = make_env(imu_bias={"ang_vel": 0.1, "gravity": 0.05})
+    second = make_env(imu_bias={"ang_vel": 0.1, "gravity": 0.05}, latency_ms=[0.0, 20.0])
     second.load_state_dict(state)
     actions = 0.3 * torch.randn(5, 16, 12, generator=torch.Generator().manual_seed(0))
     for a in actions:

@@ -142,6 +142,7 @@ def observation_state() -> SimpleNamespace:
                           action_delay=tensor(0.0, 3.0), sim_dt=0.005)
     return state(sim=sim, ground=ground, push_vel=tensor([0.3, -0.1], [0.0, 0.0]), foot_radius=0.02,
                  imu_bias=tensor([0.01, 0.0, -0.02, 0.1, 0.0, 0.0], [0.0] * 6),
+                 observation_latency=tensor(0.0, 0.01),
                  body_contact=torch.tensor([[True, False, False, True], [False, True, True, False]]),
                  leg_body_ids={"thigh": torch.tensor([0, 1]), "calf": torch.tensor([2, 3])},
                  foot_pos=torch.tensor([[[0.0, 0.0, 0.02], [1.0, 0.0, 0.12]], [[0.0, 0.0, 2.0], [0.0, 0.0, 0.0]]]),
@@ -168,6 +169,7 @@ OBSERVATION_CASES = {
     "motor_strength": ({}, [[-0.1, 0.0], [0.1, 0.0]]),
     "action_latency": ({}, [[0.0], [0.015]]),  # 3 physics steps of 5 ms
     "imu_bias": ({}, [[0.01, 0.0, -0.02, 0.1, 0.0, 0.0], [0.0] * 6]),
+    "observation_latency": ({}, [[0.0], [0.01]]),
     "thigh_contact": ({}, [[1.0, 0.0], [0.0, 1.0]]),
     "calf_contact": ({}, [[0.0, 1.0], [1.0, 0.0]]),
     "foot_contact": ({}, [[1.0, 0.0], [0.0, 0.0]]),
