@@ -97,7 +97,7 @@ def evaluate(loop: MujocoRobotLoop, commands: Sequence[Sequence[float]], robots_
             vel_sum += measured * alive[:, None]
             vel_count += alive
         if renderer is not None and frames is not None:
-            renderer.update_scene(loop.data[0], camera=renderer.camera)
+            renderer.update_scene(loop.data[0], camera=renderer.camera, scene_option=renderer.options)
             frames.append(renderer.render().copy())
     error = np.abs(vel_sum / np.maximum(vel_count, 1)[:, None] - table)
     height = np.asarray(heights)
@@ -157,6 +157,8 @@ def sim2sim(contract_path: str | Path, model_path: str | Path, commands: Sequenc
         renderer.camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
         renderer.camera.trackbodyid = robot.base_body
         renderer.camera.distance, renderer.camera.elevation, renderer.camera.azimuth = 1.6, -20.0, 135.0
+        renderer.options = mujoco.MjvOption()
+        renderer.options.geomgroup[:] = 1  # collision-only models keep their geoms in groups 3 and above
     results = evaluate(loop, commands, robots_per_command, duration_s, settle_s, seed, joint_noise, frames, renderer)
     report: dict[str, Any] = {
         "contract": str(contract_path), "model": str(model_path), "model_changes": robot.added,

@@ -105,8 +105,12 @@ def prepare_robot_model(path: str | Path, joint_names: Sequence[str], suffixes: 
     spec = mujoco.MjSpec.from_file(str(path))
     added = _drop_missing_visual_meshes(spec, path)
     if not _has_ground(spec):
-        spec.worldbody.add_geom(name="sim2sim_ground", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05])
+        spec.worldbody.add_geom(name="sim2sim_ground", type=mujoco.mjtGeom.mjGEOM_PLANE, size=[0, 0, 0.05],
+                                rgba=[0.35, 0.4, 0.45, 1.0])
         added.append("a ground plane")
+    if not spec.lights:  # for --video and --viewer only
+        spec.worldbody.add_light(name="sim2sim_light", pos=[0, 0, 3], dir=[0, 0, -1],
+                                 type=mujoco.mjtLightType.mjLIGHT_DIRECTIONAL)
     if timestep is not None:
         spec.option.timestep = timestep
     model = spec.compile()

@@ -147,7 +147,7 @@ def test_the_command_runs_another_go2_model_and_writes_the_report(exported, tmp_
     out = tmp_path / "report.json"
     main(["sim2sim", "--contract", str(contract_path), "--model", str(MENAGERIE_GO2), "--robots", "1",
           "--commands", "[[0.5,0,0],[0,0,0.5]]", "--duration", "1.5", "--settle", "0.5", "--latency_ms", "10",
-          "--json", str(out)])
+          "--json", str(out), "--video", str(tmp_path / "clip.mp4")])
     report = json.loads(out.read_text())
     assert report["timestep"] == 0.002 and report["latency_ms"] == 10.0  # the model's own physics step
     assert report["joints"]["FL_hip"] == "FL_hip_joint"
@@ -156,3 +156,7 @@ def test_the_command_runs_another_go2_model_and_writes_the_report(exported, tmp_
     row = report["commands"]["vx+0.5_vy+0.0_yaw+0.0"]
     assert set(row) >= {"error_vx", "error_vy", "error_yaw", "survival_rate", "base_height_median"}
     assert "| (0.5, 0.0, 0.0) |" in capsys.readouterr().out
+    import imageio.v3 as iio
+
+    frame = iio.imread(report["video"], index=40)  # lit, with the collision geometry drawn: the robot shows
+    assert frame.shape == (320, 480, 3) and frame.std() > 10
