@@ -25,8 +25,8 @@ from typing import Any
 import mujoco
 import numpy as np
 
-from leggedex.cli.sim2sim import evaluate
 from leggedex.deploy import MujocoRobotLoop, load_contract, prepare_robot_model
+from leggedex.deploy.evaluation import evaluate
 from leggedex.robots import GO2
 
 COMMANDS = [(0.5, 0.0, 0.0), (1.0, 0.0, 0.0), (0.0, 0.0, 0.5)]

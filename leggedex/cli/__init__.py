@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import sys
 import warnings
-
-from callbacks.checkpoint_io import CheckpointReadError
-from callbacks.stop_signals import TrainingInterrupted
-from leggedex.cli.fit import RUN_STAMP_ENV, LeggedexCLI, run_dir_of_checkpoint, run_stamp
-from leggedex.methods.divergence import TrainingDiverged
+from typing import Any
 
 __all__ = ["RUN_STAMP_ENV", "LeggedexCLI", "main", "run_dir_of_checkpoint", "run_stamp"]
+_FROM_FIT = ("RUN_STAMP_ENV", "LeggedexCLI", "run_dir_of_checkpoint", "run_stamp")
+
+
+def __getattr__(name: str) -> Any:
+    """The LightningCLI names, imported on first use: ``leggedex sim2sim`` (no training) never loads Lightning."""
+    if name in _FROM_FIT:
+        from leggedex.cli import fit
+
+        return getattr(fit, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 COMMANDS = {
@@ -57,6 +63,11 @@ def main(args: list[str] | None = None) -> None:
             from leggedex.cli.sim2sim import main as command
         command(argv[1:])
         return
+    from callbacks.checkpoint_io import CheckpointReadError
+    from callbacks.stop_signals import TrainingInterrupted
+    from leggedex.cli.fit import LeggedexCLI
+    from leggedex.methods.divergence import TrainingDiverged
+
     try:
         LeggedexCLI(args=args)
     except TrainingInterrupted as interrupted:  # last.ckpt is written: say so, and exit as the signal asked

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ from leggedex.cli.checkpoint import (
     load_method,
     parse_command_line,
 )
+from leggedex.cli.report import json_ready, parse_commands
 from leggedex.envs.first_episode import FirstEpisode
 from leggedex.envs.vec_env import Obs, VecEnv
 
@@ -48,22 +48,6 @@ DEFAULT_DURATION_S = 10.0
 
 class PlayOptionError(ValueError):
     """An option that does not fit the env it plays (found once the env is built, before evaluating)."""
-
-
-def parse_commands(text: str | None) -> list[tuple[float, float, float]]:
-    from leggedex.envs.locomotion.evaluation import DEFAULT_COMMANDS
-
-    if text is None:
-        return list(DEFAULT_COMMANDS)
-    try:
-        commands = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ValueError(f"--commands must be a JSON list of [vx, vy, yaw] triples, got {text!r}: {error}") from None
-    if (not isinstance(commands, list) or not commands
-            or not all(isinstance(c, list) and len(c) == 3 and all(isinstance(v, (int, float)) for v in c)
-                       for c in commands)):
-        raise ValueError(f"--commands must be a non-empty JSON list of [vx, vy, yaw] triples, got {text!r}")
-    return [(float(vx), float(vy), float(yaw)) for vx, vy, yaw in commands]
 
 
 @torch.inference_mode()
@@ -225,17 +209,6 @@ def check_options(args: argparse.Namespace) -> None:
         from leggedex.envs.locomotion.video import check_video_support
 
         check_video_support()
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` with every non-finite float as None (JSON has no NaN or Infinity)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_ready(v) for v in value]
-    return value
 
 
 def main(argv: list[str]) -> None:
