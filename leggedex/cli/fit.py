@@ -115,6 +115,13 @@ class LeggedexCLI(LightningCLI):
         ``leggedex play`` evaluates a policy."""
         return {"fit": LightningCLI.subcommands()["fit"]}
 
+    def setup_parser(self, add_subcommands: bool, main_kwargs: dict[str, Any], subparser_kwargs: dict[str, Any],
+                     ) -> None:
+        super().setup_parser(add_subcommands, main_kwargs, subparser_kwargs)
+        if not add_subcommands:  # play and export read a run's saved config.yaml, which holds fit's own two keys
+            self.parser.add_argument("--ckpt_path", type=str | None, default=None, help="(fit's; ignored here)")
+            self.parser.add_argument("--weights_only", type=bool | None, default=None, help="(fit's; ignored here)")
+
     def add_arguments_to_parser(self, parser: Any) -> None:
         parser.add_argument("--experiment", type=str | None, default=None,
                             help="Run group under logs/ (default: config stem)")

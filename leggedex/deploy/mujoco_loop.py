@@ -203,6 +203,7 @@ class MujocoRobotLoop:
         self.targets = np.tile(self.default, (n, 1))
         self.prev_targets = self.targets.copy()
         self.histories: dict[str, deque[np.ndarray]] = {}
+        self._base_cache: dict[int, dict[str, np.ndarray]] = {}
 
     @staticmethod
     def _whole(period: float, dt: float, what: str, allow_zero: bool = False) -> int:
@@ -226,6 +227,7 @@ class MujocoRobotLoop:
                 data.qpos[3:7] = [np.cos(angle / 2), 0.0, 0.0, np.sin(angle / 2)]
                 data.qpos[2] = self._standing_height(data)
             mujoco.mj_forward(self.model, data)
+        self._base_cache = {}
         self.last_action[:] = 0.0
         self.targets[:] = self.default
         self.prev_targets[:] = self.default
@@ -243,12 +245,18 @@ class MujocoRobotLoop:
         return float(high)
 
     def base_state(self, i: int) -> dict[str, np.ndarray]:
+        """Robot ``i``'s base: position, quaternion, body-frame velocities, gravity direction (until it moves)."""
+        cached = self._base_cache.get(i)
+        if cached is not None:
+            return cached
         data = self.data[i]
         quat = data.qpos[3:7]
-        return {"pos": data.qpos[0:3].copy(), "quat": quat.copy(),
-                "lin_vel": _rotate_inverse(quat, data.qvel[0:3]),  # MuJoCo's free joint: world linear velocity
-                "ang_vel": data.qvel[3:6].copy(),  # and body-frame angular velocity
-                "gravity": _rotate_inverse(quat, np.array([0.0, 0.0, -1.0]))}
+        state = self._base_cache[i] = {
+            "pos": data.qpos[0:3].copy(), "quat": quat.copy(),
+            "lin_vel": _rotate_inverse(quat, data.qvel[0:3]),  # MuJoCo's free joint: world linear velocity
+            "ang_vel": data.qvel[3:6].copy(),  # and body-frame angular velocity
+            "gravity": _rotate_inverse(quat, np.array([0.0, 0.0, -1.0]))}
+        return state
 
     def _raw_term(self, name: str, i: int) -> np.ndarray:
         data = self.data[i]
@@ -297,6 +305,7 @@ class MujocoRobotLoop:
         self.last_action[:] = action
         self.prev_targets[:] = self.targets
         self.targets[:] = self.default + self.action_scale * action
+        self._base_cache = {}
         r = self.robot
         for i, data in enumerate(self.data):
             for k in range(self.physics_steps):

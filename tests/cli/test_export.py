@@ -136,6 +136,15 @@ def test_exported_torchscript_drives_the_go2_like_the_checkpoint(tiny, exported)
     assert torch.equal(traced[2], eager[2])  # same episode outcome
 
 
+def test_the_run_directorys_saved_config_exports_its_checkpoint(tiny, tmp_path) -> None:
+    """The config.yaml a run saves carries fit's ckpt_path and weights_only keys; play and export accept it."""
+    _, ckpt = tiny
+    saved = ckpt.parents[1] / "config.yaml"
+    assert "ckpt_path" in yaml.safe_load(saved.read_text())
+    main(["export", "--config", str(saved), "--ckpt_path", str(ckpt), "--out", str(tmp_path)])
+    assert read_contract(tmp_path / "deploy.json")["env"]["num_actions"] == 12
+
+
 def test_a_checkpoint_for_another_env_is_refused_naming_the_groups(tiny) -> None:
     with pytest.raises(ValueError, match=r"group 'policy' has size 45 in the checkpoint but \d+ in the env"):
         main(["export", "--config", QUICKSTART, "--ckpt_path", str(tiny[1])])
