@@ -5,7 +5,7 @@ time moves away from the model file's, in the contract-only MuJoCo loop of ``leg
         [--robots 10] [--duration 10] [--out robustness]
 
 Rows: joint damping 0.1-2.0 Nm s/rad, joint friction loss 0-0.3 Nm, rotor armature x0.5-2, actuation latency
-0-20 ms, payload -1..+3 kg on the base, PD stiffness x0.8-1.2 (the robot's gains, while the contract says the
+0-20 ms (rounded to the model's physics steps), payload -1..+3 kg on the base, PD stiffness x0.8-1.2 (the robot's gains, while the contract says the
 nominal ones), friction cone pyramidal / elliptic (impratio 100, as public Go2 models use). Every row holds
 commands vx 0.5, vx 1.0 and yaw 0.5 with ``--robots`` robots each. Writes ``<out>.md`` (the table), ``<out>.json``
 and ``<out>.png`` (one panel per property), and prints the table.
@@ -82,6 +82,8 @@ def run_row(contract: dict[str, Any], contract_path: Path, model_path: str, chan
     options: dict[str, Any] = {"latency": 0.0, "kp_scale": 1.0}
     change(robot.model, robot.dof_adr, np.array([robot.base_body]), options)
     mujoco.mj_setConst(robot.model, mujoco.MjData(robot.model))
+    dt = float(robot.model.opt.timestep)
+    options["latency"] = round(options["latency"] / dt) * dt  # whole physics steps of this model
     row_contract = copy.deepcopy(contract)
     row_contract["env"]["kp"] = [k * options["kp_scale"] for k in contract["env"]["kp"]]
     loop = MujocoRobotLoop(row_contract, robot, contract_path.parent / contract["files"]["onnx"],
