@@ -5,9 +5,10 @@ time moves away from the model file's, in the contract-only MuJoCo loop of ``leg
         [--robots 10] [--duration 10] [--out robustness]
 
 Rows: joint damping 0.1-2.0 Nm s/rad, joint friction loss 0-0.3 Nm, rotor armature x0.5-2, actuation latency
-0-20 ms (rounded to the model's physics steps), payload -1..+3 kg on the base, PD stiffness x0.8-1.2 (the robot's gains, while the contract says the
-nominal ones), friction cone pyramidal / elliptic (impratio 100, as public Go2 models use). Every row holds
-commands vx 0.5, vx 1.0 and yaw 0.5 with ``--robots`` robots each. Writes ``<out>.md`` (the table), ``<out>.json``
+0-20 ms (rounded to the model's physics steps), payload -1..+3 kg on the base, PD stiffness x0.8-1.2 (the robot's
+gains, while the contract says the nominal ones), friction cone pyramidal / elliptic (impratio 100, as public Go2
+models use). Every row holds commands vx 0.5, vx 1.0 and yaw 0.5 with ``--robots`` robots each. Writes
+``<out>.md`` (the table), ``<out>.json``
 and ``<out>.png`` (one panel per property), and prints the table.
 """
 
