@@ -160,3 +160,23 @@ def test_the_command_runs_another_go2_model_and_writes_the_report(exported, tmp_
 
     frame = iio.imread(report["video"], index=40)  # lit, with the collision geometry drawn: the robot shows
     assert frame.shape == (320, 480, 3) and frame.std() > 10
+
+
+def test_the_robustness_sweep_changes_the_property_its_row_names(exported) -> None:
+    import argparse
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("robustness", REPO / "scripts" / "robustness.py")
+    robustness = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(robustness)
+    contract_path, _ = exported
+    contract = json.loads(contract_path.read_text())
+    args = argparse.Namespace(replace_actuators=False, robots=1, duration=1.0, settle=0.5, seed=0)
+    rows = {label: robustness.run_row(contract, contract_path, GO2.model_file, change, args)
+            for label, change in robustness.GRID["joint damping (Nm s/rad)"][::3]}  # 0.1 and 2.0
+    assert set(rows) == {"0.1", "2"}
+    slow, fast = (rows[k]["vx+0.5_vy+0.0_yaw+0.0"]["error_vx"] for k in ("2", "0.1"))
+    assert slow != fast  # the damping reached the physics
+    table = robustness.markdown([{"property": "joint damping (Nm s/rad)", "setting": k, "commands": v}
+                                 for k, v in rows.items()], "header")
+    assert "| joint damping (Nm s/rad) | 2 |" in table
