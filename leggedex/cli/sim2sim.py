@@ -45,6 +45,21 @@ def markdown_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def build_loop(contract_path: str | Path, model_path: str | Path, num_robots: int,
+               joint_suffixes: Sequence[str] = DEFAULT_JOINT_SUFFIXES, replace_actuators: bool = False,
+               timestep: float | None = None, pd_rate_hz: float | None = None,
+               latency_ms: float = 0.0) -> MujocoRobotLoop:
+    """The checked contract, its ONNX file and the prepared model, as one loop of ``num_robots`` robots."""
+    contract = load_contract(contract_path)
+    onnx_path = Path(contract_path).parent / contract["files"]["onnx"]
+    if not onnx_path.is_file():
+        raise ContractError(f"{contract_path}: its ONNX file {onnx_path} is not there")
+    robot = prepare_robot_model(model_path, contract["env"]["joint_names"], joint_suffixes, replace_actuators,
+                                timestep)
+    return MujocoRobotLoop(contract, robot, onnx_path, num_robots,
+                           pd_dt=None if pd_rate_hz is None else 1.0 / pd_rate_hz, latency=latency_ms / 1000)
+
+
 def sim2sim(contract_path: str | Path, model_path: str | Path, commands: Sequence[Sequence[float]] | None = None,
             robots_per_command: int = 10, duration_s: float = DEFAULT_DURATION_S, settle_s: float = 2.0,
             seed: int = 2024, latency_ms: float = 0.0, pd_rate_hz: float | None = None,
@@ -56,15 +71,10 @@ def sim2sim(contract_path: str | Path, model_path: str | Path, commands: Sequenc
 
     if duration_s <= settle_s:
         raise ValueError(f"--duration ({duration_s:g} s) must be longer than --settle ({settle_s:g} s)")
-    contract = load_contract(contract_path)
-    onnx_path = Path(contract_path).parent / contract["files"]["onnx"]
-    if not onnx_path.is_file():
-        raise ContractError(f"{contract_path}: its ONNX file {onnx_path} is not there")
-    robot = prepare_robot_model(model_path, contract["env"]["joint_names"], joint_suffixes, replace_actuators,
-                                timestep)
     commands = list(commands) if commands is not None else list(DEFAULT_COMMANDS)
-    loop = MujocoRobotLoop(contract, robot, onnx_path, len(commands) * robots_per_command,
-                           pd_dt=None if pd_rate_hz is None else 1.0 / pd_rate_hz, latency=latency_ms / 1000)
+    loop = build_loop(contract_path, model_path, len(commands) * robots_per_command, joint_suffixes,
+                      replace_actuators, timestep, pd_rate_hz, latency_ms)
+    contract, robot = loop.contract, loop.robot
     frames: list[np.ndarray] | None = None
     renderer = None
     if video_path is not None:
@@ -96,11 +106,7 @@ def view(contract_path: str | Path, model_path: str | Path, command: Sequence[fl
 
     import mujoco.viewer
 
-    contract = load_contract(contract_path)
-    robot = prepare_robot_model(model_path, contract["env"]["joint_names"], options["joint_suffixes"],
-                                options["replace_actuators"], options["timestep"])
-    loop = MujocoRobotLoop(contract, robot, Path(contract_path).parent / contract["files"]["onnx"], 1,
-                           latency=options["latency_ms"] / 1000)
+    loop = build_loop(contract_path, model_path, 1, **options)
     loop.reset()
     loop.command[0] = command
     periods = 0

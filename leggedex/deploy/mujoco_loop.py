@@ -87,6 +87,12 @@ def _has_ground(spec: mujoco.MjSpec) -> bool:
     return any(g.type in (mujoco.mjtGeom.mjGEOM_PLANE, mujoco.mjtGeom.mjGEOM_HFIELD) for g in spec.worldbody.geoms)
 
 
+def _joint_actuators(model: mujoco.MjModel) -> dict[int, int]:
+    """Joint id -> the actuator that drives it (joint transmissions only)."""
+    return {int(model.actuator_trnid[a, 0]): a for a in range(model.nu)
+            if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT}
+
+
 def _is_motor(model: mujoco.MjModel, a: int) -> bool:
     return (model.actuator_gaintype[a] == mujoco.mjtGain.mjGAIN_FIXED
             and model.actuator_biastype[a] == mujoco.mjtBias.mjBIAS_NONE
@@ -115,8 +121,7 @@ def prepare_robot_model(path: str | Path, joint_names: Sequence[str], suffixes: 
         spec.option.timestep = timestep
     model = spec.compile()
     mapped = map_joints(joint_names, _hinges(model), suffixes)
-    driving = {int(model.actuator_trnid[a, 0]): a for a in range(model.nu)
-               if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT}
+    driving = _joint_actuators(model)
     joint_ids = [model.joint(j).id for j in mapped]
     not_motors = [f"{model.actuator(driving[j]).name or driving[j]} on {model.joint(j).name}"
                   for j in joint_ids if j in driving and not _is_motor(model, driving[j])]
@@ -125,9 +130,8 @@ def prepare_robot_model(path: str | Path, joint_names: Sequence[str], suffixes: 
                               "the loop drives torque motors with the contract's PD. Pass --replace_actuators to "
                               "put torque motors in their place")
     if replace_actuators or any(j not in driving for j in joint_ids):
-        for actuator in list(spec.actuators):
-            target = actuator.target
-            if replace_actuators and target in mapped:
+        if replace_actuators:
+            for actuator in [a for a in spec.actuators if a.target in mapped]:
                 spec.delete(actuator)
         present = set() if replace_actuators else {model.joint(j).name for j in joint_ids if j in driving}
         for joint in mapped:
@@ -135,8 +139,7 @@ def prepare_robot_model(path: str | Path, joint_names: Sequence[str], suffixes: 
                 spec.add_actuator(name=f"sim2sim_{joint}", target=joint, trntype=mujoco.mjtTrn.mjTRN_JOINT)
         added.append("torque motors" + (" in place of the model's actuators" if replace_actuators else ""))
         model = spec.compile()
-        driving = {int(model.actuator_trnid[a, 0]): a for a in range(model.nu)
-                   if model.actuator_trntype[a] == mujoco.mjtTrn.mjTRN_JOINT}
+        driving = _joint_actuators(model)
     actuators = np.array([driving[model.joint(j).id] for j in mapped])
     free = [j for j in range(model.njnt) if model.jnt_type[j] == mujoco.mjtJoint.mjJNT_FREE]
     if len(free) != 1:

@@ -48,12 +48,12 @@ from leggedex.envs.vec_env import Obs, VecEnv
 from leggedex.robots import GO2, RobotDescription
 
 
-def json_ready(value: Any) -> Any:
+def as_lists(value: Any) -> Any:
     """Tuples -> lists, so that a contract equals its JSON round trip."""
     if isinstance(value, (tuple, list)):
-        return [json_ready(v) for v in value]
+        return [as_lists(v) for v in value]
     if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
+        return {k: as_lists(v) for k, v in value.items()}
     return value
 
 
@@ -376,7 +376,7 @@ class LeggedLocomotion(VecEnv):
 
         return {
             "env": f"{type(self).__module__}.{type(self).__qualname__}",
-            "observations": json_ready(self.obs_layouts.describe()),
+            "observations": as_lists(self.obs_layouts.describe()),
             "observation_clip": float(self.obs_cfg.clip),
             "observation_units": self.obs_layouts.units(),
             "num_actions": int(self.num_actions),
@@ -390,7 +390,7 @@ class LeggedLocomotion(VecEnv):
             "control_dt": float(self.step_dt),
             "sim_dt": float(self.sim.sim_dt),
             "decimation": int(self.sim.substeps),
-            "terminations": json_ready({name: dict(entry) for name, entry in self.termination_cfg.terms.items()
+            "terminations": as_lists({name: dict(entry) for name, entry in self.termination_cfg.terms.items()
                                         if entry is not None}),
             "training_randomization": self.training_randomization(),
         }
@@ -403,7 +403,7 @@ class LeggedLocomotion(VecEnv):
         noise = {"uniform_half_width": {"projected_gravity": cfg.noise_gravity, "base_ang_vel": cfg.noise_ang_vel,
                                         "dof_pos": cfg.noise_dof_pos, "dof_vel": cfg.noise_dof_vel},
                  "noise_level": cfg.noise_level} if cfg.add_noise else None
-        return json_ready({"events": events, "observation_noise": noise})
+        return as_lists({"events": events, "observation_noise": noise})
 
     # ------------------------------------------------------------------------------------------ observing
     def raw_observations(self, names: set[str]) -> dict[str, torch.Tensor]:
