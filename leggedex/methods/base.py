@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -220,15 +220,21 @@ class OnPolicyMethod(LightningModule):
         else:
             loss.backward()
 
-    def clipped_step(self, what: str, loss: torch.Tensor, optimizer: Any, max_grad_norm: float) -> None:
+    def clipped_step(
+        self, what: str, loss: torch.Tensor, optimizer: Any, max_grad_norm: float,
+        clip_groups: Sequence[Sequence[nn.Parameter]] | None = None,
+    ) -> None:
         """One step of ``optimizer`` on ``loss``: the loss and then the gradients checked (``NonFiniteError`` naming
-        ``what`` and the parameters), the gradient norm of the optimizer's parameters clipped to ``max_grad_norm``."""
+        ``what`` and the parameters), the gradient norm clipped to ``max_grad_norm``: of all the optimizer's
+        parameters together, or of each of ``clip_groups`` (which must cover them) on its own."""
         check_finite(what, loss.detach(), self.iteration)
         optimizer.zero_grad(set_to_none=True)
         self.backward_loss(loss)
         params = [p for group in optimizer.param_groups for p in group["params"]]
-        try:  # raises before it scales any gradient, so that the non-finite ones can be named
-            nn.utils.clip_grad_norm_(params, max_grad_norm, error_if_nonfinite=True)
+        groups = [params] if clip_groups is None else clip_groups
+        try:  # raises before it scales that group's gradients, so that the non-finite ones can be named
+            for group in groups:
+                nn.utils.clip_grad_norm_(group, max_grad_norm, error_if_nonfinite=True)
         except RuntimeError as error:
             if "non-finite" not in str(error):
                 raise

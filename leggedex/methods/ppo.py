@@ -4,6 +4,10 @@ One Lightning epoch is one PPO iteration: the DataModule fills ``self.storage`` 
 ``process_env_step``; ``training_step`` then computes GAE returns (time-outs bootstrapped), folds the rollout's
 observation statistics into the normalizers, and runs ``num_learning_epochs x num_mini_batches`` clipped-PPO
 steps with gradient-norm clipping and a fixed or adaptive-KL learning rate. Defaults follow rsl_rl / legged_gym.
+Where legged_gym's PPO and rsl_rl 5's differ in the update, both are options: ``grad_norm_clipping`` (``joint``:
+one norm over all trained parameters; ``per_network``: the critic's apart from the rest), ``mini_batch_shuffle``
+(``every_epoch``: a new permutation each epoch; ``once``: the same mini-batches in every epoch) and
+``normalize_advantage_per_mini_batch`` (standardize each mini-batch's advantages instead of the rollout's).
 
 Methods built on PPO override small hooks instead of PPO's bodies:
 
@@ -34,8 +38,9 @@ from leggedex.methods.base import OnPolicyMethod, Rollout
 from leggedex.methods.divergence import StdOutOfRange, check_finite, check_parameters
 from leggedex.modules.actor_critic import ActorCritic
 from leggedex.modules.normalizer import EmpiricalNormalizer, empirical
-from leggedex.storage.rollout import MiniBatch, RolloutStorage
+from leggedex.storage.rollout import SHUFFLES, MiniBatch, RolloutStorage, Shuffle
 
+GRAD_NORM_CLIPPINGS: tuple[str, ...] = ("joint", "per_network")
 NETWORK_OPTIONS: tuple[str, ...] = (
     "actor_hidden_dims", "critic_hidden_dims", "activation", "init_noise_std", "min_std", "empirical_normalization",
 )
@@ -76,6 +81,9 @@ class PPO(OnPolicyMethod):
         max_grad_norm: float = 1.0,
         use_clipped_value_loss: bool = True,
         normalize_advantage: bool = True,
+        normalize_advantage_per_mini_batch: bool = False,
+        grad_norm_clipping: Literal["joint", "per_network"] = "joint",
+        mini_batch_shuffle: Shuffle = "every_epoch",
     ) -> None:
         super().__init__(num_steps_per_env)
         self.save_hyperparameters()
@@ -91,6 +99,14 @@ class PPO(OnPolicyMethod):
         for name, value in positive.items():
             if not value > 0:  # also refuses NaN
                 raise ValueError(f"model.{name} must be positive, got {value}")
+        choices = {"grad_norm_clipping": (grad_norm_clipping, GRAD_NORM_CLIPPINGS),
+                   "mini_batch_shuffle": (mini_batch_shuffle, SHUFFLES)}
+        for name, (choice, allowed) in choices.items():
+            if choice not in allowed:
+                raise ValueError(f"model.{name} must be one of {list(allowed)}, got {choice!r}")
+        if normalize_advantage_per_mini_batch and not normalize_advantage:
+            raise ValueError("model.normalize_advantage_per_mini_batch needs model.normalize_advantage: true (it "
+                             "chooses where advantages are normalized, not whether)")
         if std_out_of_range not in ("clamp", "stop"):
             raise ValueError(f"model.std_out_of_range must be 'clamp' or 'stop', got {std_out_of_range!r}")
         if not min_std <= init_noise_std <= (max_std if max_std is not None else math.inf):
@@ -268,22 +284,35 @@ class PPO(OnPolicyMethod):
     def compute_returns(self, storage: RolloutStorage, last_obs: Obs) -> None:
         last_values = self.value(self.normalize_obs(last_obs, observe=False))
         storage.compute_returns(last_values, self.hparams.gamma, self.hparams.lam)
-        if self.hparams.normalize_advantage:
+        if self.hparams.normalize_advantage and not self.hparams.normalize_advantage_per_mini_batch:
             adv = storage.advantages
-            adv.copy_((adv - adv.mean()) / (adv.std() + 1e-8))
+            adv.copy_(standardized(adv))
+
+    def clip_groups(self, optimizer: Any) -> list[list[nn.Parameter]] | None:
+        """The parameter sets whose gradient norms are clipped each on its own: ``None`` (``grad_norm_clipping:
+        joint``, all of the optimizer's together, legged_gym's), or the critic's and all others (``per_network``,
+        rsl_rl 5's: a large value gradient then no longer shrinks the policy's step)."""
+        if self.hparams.grad_norm_clipping == "joint":
+            return None
+        critic = {id(p) for p in self.built_actor_critic.critic.parameters()}
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        return [[p for p in params if id(p) not in critic], [p for p in params if id(p) in critic]]
 
     def update(self, storage: RolloutStorage, optimizer: Any) -> dict[str, float]:
         hp = self.hparams
         totals: dict[str, float] = {}
         count = clamped = 0
-        for batch in storage.mini_batches(hp.num_mini_batches, hp.num_learning_epochs):
+        clip_groups = self.clip_groups(optimizer)
+        for batch in storage.mini_batches(hp.num_mini_batches, hp.num_learning_epochs, shuffle=hp.mini_batch_shuffle):
+            if hp.normalize_advantage_per_mini_batch:
+                batch.advantages = standardized(batch.advantages)
             losses = self.ppo_losses(batch, optimizer)
             loss = (losses["surrogate"] + hp.value_loss_coef * losses["value_function"]
                     - hp.entropy_coef * losses["entropy"])
             auxiliary = self.auxiliary_losses(batch)
             for term in auxiliary.values():
                 loss = loss + term
-            self.clipped_step("loss", loss, optimizer, hp.max_grad_norm)
+            self.clipped_step("loss", loss, optimizer, hp.max_grad_norm, clip_groups)
             clamped += self.enforce_std_range()
             for key, term in {**losses, **auxiliary}.items():
                 totals[f"Loss/{key}"] = totals.get(f"Loss/{key}", 0.0) + float(term.detach())
@@ -334,3 +363,8 @@ class PPO(OnPolicyMethod):
             lr = min(hp.max_learning_rate, lr * 1.5)
         for group in optimizer.param_groups:
             group["lr"] = lr
+
+
+def standardized(x: torch.Tensor) -> torch.Tensor:
+    """``x`` shifted to mean 0 and scaled to std 1 (over all its elements)."""
+    return (x - x.mean()) / (x.std() + 1e-8)

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
+
+Shuffle = Literal["every_epoch", "once"]
+SHUFFLES: tuple[str, ...] = ("every_epoch", "once")
 
 
 @dataclass
@@ -95,15 +99,22 @@ class RolloutStorage:
             next_values = self.values[t]
         self.returns.copy_(self.advantages + self.values)
 
-    def batch_indices(self, num_mini_batches: int, num_epochs: int) -> Iterator[torch.Tensor]:
-        """Indices into the flattened (step * env) rollout: ``num_epochs`` random permutations, each split into
-        ``num_mini_batches`` equal parts."""
+    def batch_indices(
+        self, num_mini_batches: int, num_epochs: int, shuffle: Shuffle = "every_epoch"
+    ) -> Iterator[torch.Tensor]:
+        """Indices into the flattened (step * env) rollout for ``num_epochs`` passes, each split into
+        ``num_mini_batches`` equal parts: a new random permutation each pass (``shuffle="every_epoch"``), or one
+        drawn for the first pass and reused, so that every pass sees the same mini-batches (``"once"``, rsl_rl's)."""
         total = self.num_envs * self.num_steps
         if num_mini_batches > total:
             raise ValueError(f"num_mini_batches={num_mini_batches} exceeds the rollout size {total}")
+        if shuffle not in SHUFFLES:
+            raise ValueError(f"shuffle must be one of {SHUFFLES}, got {shuffle!r}")
         size = total // num_mini_batches
-        for _ in range(num_epochs):
-            order = torch.randperm(total, device=self.device)
+        order = torch.empty(0, dtype=torch.long, device=self.device)
+        for epoch in range(num_epochs):
+            if epoch == 0 or shuffle == "every_epoch":
+                order = torch.randperm(total, device=self.device)
             for k in range(num_mini_batches):
                 yield order[k * size : (k + 1) * size]
 
@@ -113,12 +124,13 @@ class RolloutStorage:
         return {name: self.obs[name].flatten(0, 1) for name in names}
 
     def mini_batches(
-        self, num_mini_batches: int, num_epochs: int, groups: Iterable[str] | None = None
+        self, num_mini_batches: int, num_epochs: int, groups: Iterable[str] | None = None,
+        shuffle: Shuffle = "every_epoch",
     ) -> Iterator[MiniBatch]:
         """``num_epochs`` passes over the rollout, each split into ``num_mini_batches`` random mini-batches
-        carrying the observation ``groups`` (default: all stored groups)."""
+        carrying the observation ``groups`` (default: all stored groups); ``shuffle`` as in ``batch_indices``."""
         obs = self.flat_obs(groups)
         fields = [x.flatten(0, 1) for x in (self.actions, self.values, self.advantages, self.returns,
                                             self.log_probs, self.action_mean, self.action_std)]
-        for idx in self.batch_indices(num_mini_batches, num_epochs):
+        for idx in self.batch_indices(num_mini_batches, num_epochs, shuffle):
             yield MiniBatch({name: x[idx] for name, x in obs.items()}, *(x[idx] for x in fields))

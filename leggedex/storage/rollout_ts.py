@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from leggedex.storage.rollout import MiniBatch, RolloutStorage
+from leggedex.storage.rollout import MiniBatch, RolloutStorage, Shuffle
 
 TS_GROUPS: tuple[str, ...] = ("policy", "privileged", "history", "critic")
 PPO_GROUPS: tuple[str, ...] = ("policy", "privileged", "critic")
@@ -45,10 +45,11 @@ class RolloutStorageTS(RolloutStorage):
         super().add(**transition)
 
     def mini_batches(
-        self, num_mini_batches: int, num_epochs: int, groups: Iterable[str] | None = PPO_GROUPS
+        self, num_mini_batches: int, num_epochs: int, groups: Iterable[str] | None = PPO_GROUPS,
+        shuffle: Shuffle = "every_epoch",
     ) -> Iterator[MiniBatch]:
         """PPO's mini-batches, without the history by default (see the module docstring)."""
-        return super().mini_batches(num_mini_batches, num_epochs, groups)
+        return super().mini_batches(num_mini_batches, num_epochs, groups, shuffle)
 
     def encoder_mini_batches(self, num_mini_batches: int, num_epochs: int) -> Iterator[dict[str, torch.Tensor]]:
         """``num_epochs`` shuffled passes of ``{"privileged": ..., "history": ...}`` mini-batches."""

@@ -150,3 +150,78 @@ def test_auxiliary_losses_and_the_extra_stage_join_the_update() -> None:
                           "Policy/mean_noise_std", "Policy/std_clamped_steps"}
     assert penalized.stages == [(True, 1)] * 3  # after the PPO epochs, before the rollout is cleared
     assert logs["Policy/mean_noise_std"] < plain["Policy/mean_noise_std"] - 0.03  # the penalty was trained on
+
+
+def gradient_norms(ppo: PPO, critic_scale: float, grad_norm_clipping: str) -> tuple[float, float]:
+    """The actor's and the critic's gradient norms after one clipped step on a loss whose critic part is scaled."""
+    ppo.hparams.grad_norm_clipping = grad_norm_clipping
+    ac = ppo.built_actor_critic
+    optimizer = torch.optim.SGD(ac.parameters(), lr=0.0)  # lr 0: only the gradients are of interest
+    torch.manual_seed(0)
+    dist = ac.distribution(torch.randn(16, 6))
+    loss = 1e-3 * dist.mean.square().mean() + critic_scale * ac.evaluate(torch.randn(16, 8)).square().mean()
+    ppo.clipped_step("loss", loss, optimizer, 1.0, ppo.clip_groups(optimizer))
+
+    def norm(params) -> float:
+        return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
+
+    critic = {id(p) for p in ac.critic.parameters()}
+    return norm([p for p in ac.parameters() if id(p) not in critic]), norm(ac.critic.parameters())
+
+
+def test_gradient_norms_are_clipped_jointly_or_per_network() -> None:
+    ppo = built_ppo()
+    actor_alone, _ = gradient_norms(ppo, 0.0, "joint")  # no critic gradient: nothing to clip
+    assert 0.0 < actor_alone < 1.0
+    actor, critic = gradient_norms(ppo, 1e4, "joint")
+    assert actor < 1e-3 * actor_alone  # the large critic gradient shrank the policy's step
+    assert actor ** 2 + critic ** 2 == pytest.approx(1.0, rel=1e-4)
+    actor, critic = gradient_norms(ppo, 1e4, "per_network")
+    assert actor == pytest.approx(actor_alone, rel=1e-5)  # the policy's step is its own
+    assert critic == pytest.approx(1.0, rel=1e-4)
+
+
+class AdvantageRecordingPPO(PPO):
+    def ppo_losses(self, batch, optimizer):
+        self.seen.append(batch.advantages.clone())
+        return super().ppo_losses(batch, optimizer)
+
+
+@pytest.mark.parametrize("per_mini_batch", [False, True])
+def test_advantages_are_normalized_over_the_rollout_or_per_mini_batch(per_mini_batch: bool) -> None:
+    torch.manual_seed(0)
+    ppo = AdvantageRecordingPPO(**{**SMALL_PPO, "num_mini_batches": 4},
+                                normalize_advantage_per_mini_batch=per_mini_batch)
+    ppo.seen = []
+    loop = PlainLoop(PointMassReach(16, seed=0), ppo)
+    rollout = loop.collect()
+    loop.learn(rollout)
+    means = torch.stack([a.mean() for a in ppo.seen]).abs()
+    stds = torch.stack([a.std() for a in ppo.seen])
+    rollout_wide = torch.cat(ppo.seen[:4])  # the first epoch's mini-batches cover the rollout
+    if per_mini_batch:
+        assert float(means.max()) < 1e-5 and torch.allclose(stds, torch.ones_like(stds), atol=1e-5)
+    else:
+        assert float(means.max()) > 1e-3  # each mini-batch a sample of the rollout-wide standardization
+        assert abs(float(rollout_wide.mean())) < 1e-5 and float(rollout_wide.std()) == pytest.approx(1.0, abs=1e-4)
+
+
+def test_update_options_are_checked_by_name() -> None:
+    with pytest.raises(ValueError, match="model.grad_norm_clipping must be one of"):
+        PPO(grad_norm_clipping="separate")
+    with pytest.raises(ValueError, match="model.mini_batch_shuffle must be one of"):
+        PPO(mini_batch_shuffle="never")
+    with pytest.raises(ValueError, match="needs model.normalize_advantage"):
+        PPO(normalize_advantage=False, normalize_advantage_per_mini_batch=True)
+
+
+@pytest.mark.parametrize("shuffle", ["every_epoch", "once"])
+def test_the_update_reuses_its_mini_batches_only_when_shuffled_once(shuffle: str) -> None:
+    torch.manual_seed(0)
+    ppo = AdvantageRecordingPPO(**{**SMALL_PPO, "num_mini_batches": 2, "num_learning_epochs": 2},
+                                mini_batch_shuffle=shuffle)
+    ppo.seen = []
+    loop = PlainLoop(PointMassReach(16, seed=0), ppo)
+    loop.learn(loop.collect())
+    first, second = ppo.seen[:2], ppo.seen[2:]
+    assert all(torch.equal(a, b) for a, b in zip(first, second)) == (shuffle == "once")

@@ -64,3 +64,19 @@ def test_mini_batches_cover_the_rollout_once_per_epoch() -> None:
     assert torch.equal(first_epoch, storage.obs["policy"].flatten().sort().values)
     with pytest.raises(ValueError, match="exceeds the rollout size"):
         list(storage.mini_batches(num_mini_batches=13, num_epochs=1))
+
+
+@pytest.mark.parametrize("shuffle", ["every_epoch", "once"])
+def test_mini_batches_are_reshuffled_each_epoch_or_drawn_once(shuffle: str) -> None:
+    storage = RolloutStorage(8, 4, {"policy": 1}, 1, "cpu")
+    z = torch.zeros(4, 8)
+    fill(storage, z, z, torch.zeros(4, 8, dtype=torch.bool))
+    torch.manual_seed(0)
+    indices = list(storage.batch_indices(num_mini_batches=4, num_epochs=3, shuffle=shuffle))
+    epochs = [torch.stack(indices[e * 4:(e + 1) * 4]) for e in range(3)]
+    for epoch in epochs:  # each epoch still covers the rollout once
+        assert torch.equal(epoch.flatten().sort().values, torch.arange(32))
+    same = [torch.equal(epochs[0], other) for other in epochs[1:]]
+    assert same == ([True, True] if shuffle == "once" else [False, False])
+    with pytest.raises(ValueError, match="shuffle must be one of"):
+        list(storage.batch_indices(2, 1, shuffle="never"))
