@@ -7,9 +7,10 @@ time moves away from the model file's, in the contract-only MuJoCo loop of ``leg
 Rows: joint damping 0.1-2.0 Nm s/rad, joint friction loss 0-0.3 Nm, rotor armature x0.5-2, actuation latency
 0-20 ms (rounded to the model's physics steps), payload -1..+3 kg on the base, PD stiffness x0.8-1.2 (the robot's
 gains, while the contract says the nominal ones), friction cone pyramidal / elliptic (impratio 100, as public Go2
-models use). Every row holds commands vx 0.5, vx 1.0 and yaw 0.5 with ``--robots`` robots each. Writes
-``<out>.md`` (the table), ``<out>.json``
-and ``<out>.png`` (one panel per property), and prints the table.
+models use), foot contact as in the file / soft (solimp 0.015 1 0.022, the public Go2 model's feet), the motors'
+torque-speed curve off / on (the contract's ``env.velocity_limits``, else the Go2's published joint speeds).
+Every row holds commands vx 0.5, vx 1.0 and yaw 0.5 with ``--robots`` robots each. Writes ``<out>.md`` (the
+table), ``<out>.json`` and ``<out>.png`` (one panel per property), and prints the table.
 """
 
 from __future__ import annotations
@@ -66,6 +67,26 @@ def _cone(elliptic: bool) -> Change:
     return change
 
 
+def _soft_feet(soft: bool) -> Change:
+    """The foot spheres (sphere geoms on the bodies of the ``calf`` joints) with the public Go2 model's solimp."""
+    def change(model: mujoco.MjModel, dofs: np.ndarray, base: np.ndarray, options: dict[str, Any]) -> None:
+        if not soft:
+            return
+        calves = {int(model.jnt_bodyid[j]) for j in range(model.njnt) if "calf" in model.joint(j).name}
+        feet = [g for g in range(model.ngeom)
+                if model.geom_bodyid[g] in calves and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_SPHERE]
+        if not feet:
+            raise ValueError("no foot spheres found on the bodies of the 'calf' joints")
+        model.geom_solimp[feet, :3] = (0.015, 1.0, 0.022)
+    return change
+
+
+def _torque_speed(on: bool) -> Change:
+    def change(model: mujoco.MjModel, dofs: np.ndarray, base: np.ndarray, options: dict[str, Any]) -> None:
+        options["torque_speed_curve"] = on
+    return change
+
+
 GRID: dict[str, list[tuple[str, Change]]] = {
     "joint damping (Nm s/rad)": [(f"{v:g}", _set_dofs("dof_damping", v)) for v in (0.1, 0.5, 1.0, 2.0)],
     "joint friction loss (Nm)": [(f"{v:g}", _set_dofs("dof_frictionloss", v)) for v in (0.0, 0.1, 0.2, 0.3)],
@@ -74,19 +95,23 @@ GRID: dict[str, list[tuple[str, Change]]] = {
     "payload (kg)": [(f"{v:+g}", _payload(v)) for v in (-1, 0, 1, 2, 3)],
     "kp (x contract)": [(f"x{v:g}", _kp(v)) for v in (0.8, 1.0, 1.2)],
     "friction cone": [("pyramidal", _cone(False)), ("elliptic", _cone(True))],
+    "foot contact": [("as in file", _soft_feet(False)), ("soft", _soft_feet(True))],
+    "torque-speed curve": [("off", _torque_speed(False)), ("on", _torque_speed(True))],
 }
 
 
 def run_row(contract: dict[str, Any], contract_path: Path, model_path: str, change: Change, args: argparse.Namespace,
             ) -> dict[str, dict[str, Any]]:
     robot = prepare_robot_model(model_path, contract["env"]["joint_names"], replace_actuators=args.replace_actuators)
-    options: dict[str, Any] = {"latency": 0.0, "kp_scale": 1.0}
+    options: dict[str, Any] = {"latency": 0.0, "kp_scale": 1.0, "torque_speed_curve": False}
     change(robot.model, robot.dof_adr, np.array([robot.base_body]), options)
     mujoco.mj_setConst(robot.model, mujoco.MjData(robot.model))
     dt = float(robot.model.opt.timestep)
     options["latency"] = round(options["latency"] / dt) * dt  # whole physics steps of this model
     row_contract = copy.deepcopy(contract)
     row_contract["env"]["kp"] = [k * options["kp_scale"] for k in contract["env"]["kp"]]
+    speeds = contract["env"].get("velocity_limits") or GO2.velocity_limits
+    row_contract["env"]["velocity_limits"] = speeds if options["torque_speed_curve"] else None
     loop = MujocoRobotLoop(row_contract, robot, contract_path.parent / contract["files"]["onnx"],
                            len(COMMANDS) * args.robots, latency=options["latency"])
     return evaluate(loop, COMMANDS, args.robots, args.duration, args.settle, args.seed)

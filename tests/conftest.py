@@ -98,7 +98,17 @@ class MetricsRecorder(Callback):
 def deterministic_return(policy: Callable[[dict[str, torch.Tensor]], torch.Tensor], num_envs: int = 256,
                          seed: int = 123) -> float:
     """Mean return of one full episode per env of the teacher-student point mass (~8: the goal held throughout)."""
-    env = PointMassReach(num_envs, seed=seed, random_initial_episode_length=False, **TS_ENV)
+    return episode_return(policy, num_envs, seed, **TS_ENV)
+
+
+def ppo_return(ppo: PPO, seed: int = 123, num_envs: int = 64) -> float:
+    """The same on the plain point mass, for a PPO policy on its ``policy`` group."""
+    return episode_return(lambda obs: ppo.inference_policy(obs["policy"]), num_envs, seed)
+
+
+def episode_return(policy: Callable[[dict[str, torch.Tensor]], torch.Tensor], num_envs: int, seed: int,
+                   **env_options: Any) -> float:
+    env = PointMassReach(num_envs, seed=seed, random_initial_episode_length=False, **env_options)
     total = torch.zeros(num_envs)
     alive = torch.ones(num_envs, dtype=torch.bool)
     with torch.inference_mode():

@@ -48,7 +48,7 @@ def markdown_table(report: dict[str, Any]) -> str:
 def build_loop(contract_path: str | Path, model_path: str | Path, num_robots: int,
                joint_suffixes: Sequence[str] = DEFAULT_JOINT_SUFFIXES, replace_actuators: bool = False,
                timestep: float | None = None, pd_rate_hz: float | None = None,
-               latency_ms: float = 0.0) -> MujocoRobotLoop:
+               latency_ms: float = 0.0, velocity_limits: Sequence[float] | None = None) -> MujocoRobotLoop:
     """The checked contract, its ONNX file and the prepared model, as one loop of ``num_robots`` robots."""
     contract = load_contract(contract_path)
     onnx_path = Path(contract_path).parent / contract["files"]["onnx"]
@@ -57,7 +57,20 @@ def build_loop(contract_path: str | Path, model_path: str | Path, num_robots: in
     robot = prepare_robot_model(model_path, contract["env"]["joint_names"], joint_suffixes, replace_actuators,
                                 timestep)
     return MujocoRobotLoop(contract, robot, onnx_path, num_robots,
-                           pd_dt=None if pd_rate_hz is None else 1.0 / pd_rate_hz, latency=latency_ms / 1000)
+                           pd_dt=None if pd_rate_hz is None else 1.0 / pd_rate_hz, latency=latency_ms / 1000,
+                           velocity_limits=joint_values(velocity_limits, contract["env"]["joint_names"]))
+
+
+def joint_values(values: Sequence[float] | None, joint_names: Sequence[str]) -> list[float] | None:
+    """One value for every joint, or one per joint, as a per-joint list (None stays None)."""
+    if values is None:
+        return None
+    if len(values) == 1:
+        return list(values) * len(joint_names)
+    if len(values) != len(joint_names):
+        raise ValueError(f"--velocity_limits takes one speed or one per contract joint ({len(joint_names)}), got "
+                         f"{len(values)}")
+    return list(values)
 
 
 def sim2sim(contract_path: str | Path, model_path: str | Path, commands: Sequence[Sequence[float]] | None = None,
@@ -65,7 +78,7 @@ def sim2sim(contract_path: str | Path, model_path: str | Path, commands: Sequenc
             seed: int = 2024, latency_ms: float = 0.0, pd_rate_hz: float | None = None,
             timestep: float | None = None, joint_suffixes: Sequence[str] = DEFAULT_JOINT_SUFFIXES,
             replace_actuators: bool = False, joint_noise: float = 0.1,
-            video_path: str | Path | None = None) -> dict[str, Any]:
+            video_path: str | Path | None = None, velocity_limits: Sequence[float] | None = None) -> dict[str, Any]:
     """Evaluate the exported policy of ``contract_path`` on ``model_path``; returns the report (as the JSON)."""
     from leggedex.envs.locomotion.evaluation import DEFAULT_COMMANDS
 
@@ -73,7 +86,7 @@ def sim2sim(contract_path: str | Path, model_path: str | Path, commands: Sequenc
         raise ValueError(f"--duration ({duration_s:g} s) must be longer than --settle ({settle_s:g} s)")
     commands = list(commands) if commands is not None else list(DEFAULT_COMMANDS)
     loop = build_loop(contract_path, model_path, len(commands) * robots_per_command, joint_suffixes,
-                      replace_actuators, timestep, pd_rate_hz, latency_ms)
+                      replace_actuators, timestep, pd_rate_hz, latency_ms, velocity_limits)
     contract, robot = loop.contract, loop.robot
     frames: list[np.ndarray] | None = None
     renderer = None
@@ -90,7 +103,9 @@ def sim2sim(contract_path: str | Path, model_path: str | Path, commands: Sequenc
         "contract": str(contract_path), "model": str(model_path), "model_changes": robot.added,
         "joints": dict(zip(contract["env"]["joint_names"], robot.joints)),
         "timestep": float(loop.model.opt.timestep), "pd_period_s": loop.pd_every * float(loop.model.opt.timestep),
-        "latency_ms": float(latency_ms), "robots_per_command": robots_per_command, "duration_s": duration_s,
+        "latency_ms": float(latency_ms),
+        "velocity_limits": None if loop.velocity_limits is None else loop.velocity_limits.tolist(),
+        "robots_per_command": robots_per_command, "duration_s": duration_s,
         "settle_s": settle_s, "seed": seed, "commands": results}
     if video_path is not None and frames is not None and renderer is not None:
         from leggedex.envs.locomotion.video import write_mp4
@@ -132,6 +147,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2024, help="seed of the start headings and joint offsets")
     p.add_argument("--joint_noise", type=float, default=0.1, help="start joint offsets, share of the home angles")
     p.add_argument("--latency_ms", type=float, default=0.0, help="actuation latency (whole physics steps)")
+    p.add_argument("--velocity_limits", type=float, nargs="+", default=None,
+                   help="no-load joint speeds (rad/s; one, or one per joint) of a torque-speed curve on the torques "
+                        "(default: the contract's env.velocity_limits, the curve training applied, if any)")
     p.add_argument("--pd_rate", type=float, default=None, help="PD rate in Hz (default: every physics step)")
     p.add_argument("--timestep", type=float, default=None, help="physics step (default: the model's own)")
     p.add_argument("--joint_suffix", action="append", default=None,
@@ -164,12 +182,13 @@ def main(argv: list[str]) -> None:
             check_viewer_support()
             periods = view(args.contract, args.model, (commands or [(0.5, 0.0, 0.0)])[0],
                            joint_suffixes=suffixes, replace_actuators=args.replace_actuators,
-                           timestep=args.timestep, latency_ms=args.latency_ms)
+                           timestep=args.timestep, latency_ms=args.latency_ms,
+                           velocity_limits=args.velocity_limits)
             print(f"viewer closed after {periods} control periods")
             return
         report = sim2sim(args.contract, args.model, commands, args.robots, args.duration, args.settle, args.seed,
                          args.latency_ms, args.pd_rate, args.timestep, suffixes, args.replace_actuators,
-                         args.joint_noise, args.video)
+                         args.joint_noise, args.video, args.velocity_limits)
     except (ValueError, RuntimeError) as error:  # ContractError and RobotModelError are ValueErrors
         command_parser.error(str(error))
     print(markdown_table(report))

@@ -22,6 +22,8 @@ from typing import Any
 import mujoco
 import numpy as np
 
+from leggedex.robots.motor import torque_speed_clip
+
 # observation terms a joint-space loop can read from the robot's own state (names as the contract gives them)
 KNOWN_TERMS = ("command", "projected_gravity", "base_ang_vel", "base_lin_vel", "dof_pos", "dof_vel", "last_action")
 DEFAULT_JOINT_SUFFIXES = ("_joint",)
@@ -169,10 +171,14 @@ class MujocoRobotLoop:
         num_robots: robots stepped side by side (one policy call per control period for all).
         pd_dt: PD period (s), a whole number of physics steps; None: every physics step.
         latency: actuation latency (s), a whole number of physics steps, at most one control period.
+        velocity_limits: no-load joint speeds (rad/s, contract joint order) of a torque-speed curve
+            (``leggedex.robots.motor``); None: the contract's ``env.velocity_limits`` (what training applied), and
+            fixed torque limits when that is null or absent.
     """
 
     def __init__(self, contract: dict[str, Any], robot: RobotModel, onnx_path: str | Path, num_robots: int = 1,
-                 pd_dt: float | None = None, latency: float = 0.0) -> None:
+                 pd_dt: float | None = None, latency: float = 0.0,
+                 velocity_limits: Sequence[float] | None = None) -> None:
         import onnxruntime as ort
 
         env = contract["env"]
@@ -188,6 +194,12 @@ class MujocoRobotLoop:
         self.default = np.asarray(env["default_joint_pos"], dtype=np.float64)
         self.kp, self.kd = np.asarray(env["kp"], dtype=np.float64), np.asarray(env["kd"], dtype=np.float64)
         self.torque_limits = np.asarray(env["torque_limits"], dtype=np.float64)
+        speeds = velocity_limits if velocity_limits is not None else env.get("velocity_limits")
+        self.velocity_limits = None if speeds is None else np.asarray(speeds, dtype=np.float64)
+        if self.velocity_limits is not None and (self.velocity_limits.shape != self.torque_limits.shape
+                                                 or bool((self.velocity_limits <= 0).any())):
+            raise ValueError(f"velocity_limits must be {len(self.torque_limits)} speeds > 0 (one per contract "
+                             f"joint), got {list(speeds)}")
         self.action_scale, self.clip_actions = float(env["action_scale"]), float(env["clip_actions"])
         self.obs_clip = float(env["observation_clip"])
         self.inputs = contract["inputs"]
@@ -315,7 +327,9 @@ class MujocoRobotLoop:
                 if k % self.pd_every == 0:
                     target = self.prev_targets[i] if k < self.delay_steps else self.targets[i]
                     q, dq = data.qpos[r.qpos_adr], data.qvel[r.dof_adr]
-                    tau = np.clip(self.kp * (target - q) - self.kd * dq, -self.torque_limits, self.torque_limits)
+                    tau = self.kp * (target - q) - self.kd * dq
+                    tau = np.clip(tau, -self.torque_limits, self.torque_limits) if self.velocity_limits is None \
+                        else torque_speed_clip(tau, dq, self.torque_limits, self.velocity_limits)
                     data.ctrl[r.actuators] = tau / r.torque_per_ctrl
                 mujoco.mj_step(self.model, data)
 

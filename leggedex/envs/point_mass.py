@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from leggedex.envs.history import ObsHistory
+from leggedex.envs.mirror import Mirror, SignedPermutation
 from leggedex.envs.reward_sums import EpisodeRewardSums
 from leggedex.envs.vec_env import Obs, TermSlices, VecEnv, term_slices
 
@@ -118,6 +119,17 @@ class PointMassReach(VecEnv):
     @property
     def obs_terms(self) -> dict[str, TermSlices]:
         return {group: term_slices(terms) for group, terms in GROUP_TERMS.items() if group in self.obs_groups}
+
+    def mirror(self) -> Mirror:
+        """Across the x axis: every planar vector (x, -y), the drag and the per-axis gains unchanged."""
+        planar = SignedPermutation((0, 1), (1.0, -1.0))
+        parts = {"to_goal": planar, "velocity": planar, "action": planar, "position": planar,
+                 "drag": SignedPermutation.identity(1), "action_gain": SignedPermutation.identity(2)}
+        groups = {group: SignedPermutation.concat([parts[name] for name, _ in GROUP_TERMS[group]])
+                  for group in GROUP_TERMS if group in self.obs_groups}
+        if self.history is not None:
+            groups["history"] = groups["policy"].repeated(self.history.length)
+        return Mirror(groups, planar)
 
     def reward_terms(self) -> dict[str, torch.Tensor]:
         return dict(self.episode_sums.last_step)

@@ -44,6 +44,8 @@ from typing import Any
 
 import torch
 
+from leggedex.envs.mirror import Mirror
+
 Obs = dict[str, torch.Tensor]
 
 
@@ -132,11 +134,20 @@ class VecEnv(ABC):
         named terms (``{}`` otherwise): what an error about a non-finite reward names."""
         return {}
 
+    def mirror(self) -> Mirror:
+        """The task's left-right mirror of every observation group and of the action (``leggedex.envs.mirror``),
+        for symmetry augmentation; raises ``ValueError`` saying why when the task has none."""
+        raise ValueError(f"{type(self).__name__} defines no mirror (VecEnv.mirror)")
+
     @property
     def obs_spec(self) -> ObsSpec:
         terms = self.obs_terms
-        return ObsSpec(groups=dict(self.obs_groups), num_actions=self.num_actions,
-                       extras={"terms": terms} if terms else {})
+        extras: dict[str, Any] = {"terms": terms} if terms else {}
+        try:
+            extras["mirror"] = self.mirror().to_dict()
+        except ValueError as reason:
+            extras["mirror_unavailable"] = str(reason)
+        return ObsSpec(groups=dict(self.obs_groups), num_actions=self.num_actions, extras=extras)
 
     def reset(self) -> Obs:
         """Reset every env and return the first observations.

@@ -24,6 +24,7 @@ Methods built on PPO override small hooks instead of PPO's bodies:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Iterator, Sequence
 from typing import Any, ClassVar, Literal
@@ -33,6 +34,7 @@ from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
 from torch.distributions import Normal
 
+from leggedex.envs.mirror import Mirror
 from leggedex.envs.vec_env import Obs, ObsSpec
 from leggedex.methods.base import OnPolicyMethod, Rollout
 from leggedex.methods.divergence import StdOutOfRange, check_finite, check_parameters
@@ -84,6 +86,8 @@ class PPO(OnPolicyMethod):
         normalize_advantage_per_mini_batch: bool = False,
         grad_norm_clipping: Literal["joint", "per_network"] = "joint",
         mini_batch_shuffle: Shuffle = "every_epoch",
+        symmetry_augmentation: bool = False,
+        symmetry_loss_coef: float = 0.0,
     ) -> None:
         super().__init__(num_steps_per_env)
         self.save_hyperparameters()
@@ -115,13 +119,20 @@ class PPO(OnPolicyMethod):
         if schedule == "adaptive" and not min_learning_rate <= learning_rate <= max_learning_rate:
             raise ValueError(f"model.learning_rate must lie in [min_learning_rate, max_learning_rate] = "
                              f"[{min_learning_rate}, {max_learning_rate}], got {learning_rate}")
-        for name, value in {"value_loss_coef": value_loss_coef, "entropy_coef": entropy_coef}.items():
+        for name, value in {"value_loss_coef": value_loss_coef, "entropy_coef": entropy_coef,
+                            "symmetry_loss_coef": symmetry_loss_coef}.items():
             if not value >= 0:
                 raise ValueError(f"model.{name} must be >= 0, got {value}")
         self.actor_critic: ActorCritic | None = None
+        self.mirror: Mirror | None = None  # the env's, when symmetry is on (set by build)
         self._transition: dict[str, Any] = {}
 
     # ------------------------------------------------------------------------------------------ construction
+    def build(self, spec: ObsSpec) -> None:
+        if self.hparams.symmetry_augmentation or self.hparams.symmetry_loss_coef > 0:
+            self.mirror = symmetry_mirror(spec, type(self).__name__)
+        super().build(spec)
+
     def build_networks(self, spec: ObsSpec) -> None:
         self.actor_critic = ActorCritic(num_actor_obs=spec.groups["policy"], num_critic_obs=spec.groups["critic"],
                                         num_actions=spec.num_actions, **self.network_options())
@@ -204,6 +215,10 @@ class PPO(OnPolicyMethod):
         return {}
 
     def act(self, obs: Obs) -> torch.Tensor:
+        if self.mirror is not None and self.hparams.empirical_normalization:
+            # the normalizers see every sample's mirror too: symmetric statistics, so that mirroring a normalized
+            # observation is the normalized mirror
+            self.normalize_obs(self.mirror.observations(obs))
         stored = self.normalize_obs(obs)
         dist = self.acting_distribution(stored)
         actions = dist.sample()
@@ -306,9 +321,11 @@ class PPO(OnPolicyMethod):
         for batch in storage.mini_batches(hp.num_mini_batches, hp.num_learning_epochs, shuffle=hp.mini_batch_shuffle):
             if hp.normalize_advantage_per_mini_batch:
                 batch.advantages = standardized(batch.advantages)
+            if hp.symmetry_augmentation:
+                batch = augmented(batch, self.built(self.mirror))
             losses = self.ppo_losses(batch, optimizer)
             loss = (losses["surrogate"] + hp.value_loss_coef * losses["value_function"]
-                    - hp.entropy_coef * losses["entropy"])
+                    - hp.entropy_coef * losses["entropy"] + hp.symmetry_loss_coef * losses.get("symmetry", 0.0))
             auxiliary = self.auxiliary_losses(batch)
             for term in auxiliary.values():
                 loss = loss + term
@@ -324,11 +341,14 @@ class PPO(OnPolicyMethod):
         return logs
 
     def ppo_losses(self, batch: MiniBatch, optimizer: Any) -> dict[str, torch.Tensor]:
-        """Surrogate, value and entropy terms of one mini-batch; adapts the learning rate to the KL first."""
+        """Surrogate, value and entropy terms of one mini-batch; adapts the learning rate to the KL first. KL and
+        entropy are those of the collected samples (the first ``len(batch.action_mean)``; an augmented batch has
+        their mirrors after them)."""
         hp = self.hparams
         dist = self.action_distribution(batch.obs)
+        n = batch.action_mean.shape[0]
         if hp.schedule == "adaptive":
-            self.adapt_learning_rate(batch.action_mean, batch.action_std, dist.mean, dist.stddev, optimizer)
+            self.adapt_learning_rate(batch.action_mean, batch.action_std, dist.mean[:n], dist.stddev[:n], optimizer)
         log_probs = dist.log_prob(batch.actions).sum(-1)
         ratio = torch.exp(log_probs - batch.log_probs)
         clipped = ratio.clamp(1.0 - hp.clip_param, 1.0 + hp.clip_param)
@@ -340,7 +360,22 @@ class PPO(OnPolicyMethod):
             value_loss = torch.max((values - batch.returns).square(), (values_clipped - batch.returns).square()).mean()
         else:
             value_loss = (values - batch.returns).square().mean()
-        return {"surrogate": surrogate, "value_function": value_loss, "entropy": dist.entropy().sum(-1).mean()}
+        losses = {"surrogate": surrogate, "value_function": value_loss, "entropy": dist.entropy()[:n].sum(-1).mean()}
+        if hp.symmetry_loss_coef > 0:
+            losses["symmetry"] = self.symmetry_loss(batch, dist)
+        return losses
+
+    def symmetry_loss(self, batch: MiniBatch, dist: Normal) -> torch.Tensor:
+        """MSE between the policy's mean action on the mirrored samples and the mirror of its mean action on the
+        samples (that one held fixed): zero for a policy that acts as the mirror image of itself."""
+        mirror = self.built(self.mirror)
+        n = batch.action_mean.shape[0]
+        mean = dist.mean
+        if mean.shape[0] == n:  # not augmented: the mirrored samples need their own forward pass
+            mirrored = self.action_distribution(mirror.observations(batch.obs)).mean
+        else:
+            mirrored = mean[n:]
+        return (mirrored - mirror.actions.apply(mean[:n]).detach()).square().mean()
 
     @torch.no_grad()
     def adapt_learning_rate(
@@ -363,6 +398,34 @@ class PPO(OnPolicyMethod):
             lr = min(hp.max_learning_rate, lr * 1.5)
         for group in optimizer.param_groups:
             group["lr"] = lr
+
+
+def symmetry_mirror(spec: ObsSpec, who: str) -> Mirror:
+    """The env's mirror from ``spec``, or a ``ValueError`` saying why there is none."""
+    if "mirror" not in spec.extras:
+        reason = spec.extras.get("mirror_unavailable", "the env reports no mirror")
+        raise ValueError(f"{who}: model.symmetry_augmentation / symmetry_loss_coef need the task's left-right mirror, "
+                         f"and this env has none: {reason}")
+    return Mirror.from_dict(spec.extras["mirror"])
+
+
+def augmented(batch: MiniBatch, mirror: Mirror) -> MiniBatch:
+    """The mini-batch followed by its mirror image: mirrored observations and actions sharing the originals' old
+    log-probabilities, values, advantages and returns; ``action_mean`` / ``action_std`` stay the originals' (the
+    KL is theirs). A mini-batch type with further fields is refused, naming them."""
+    known = {"obs", "actions", "values", "advantages", "returns", "log_probs", "action_mean", "action_std"}
+    extra = [f.name for f in dataclasses.fields(batch) if f.name not in known]
+    if extra:
+        raise ValueError(f"symmetry augmentation cannot mirror the {type(batch).__name__} field(s) {extra}")
+    obs = {name: torch.cat([value, mirrored]) for (name, value), mirrored in
+           zip(batch.obs.items(), mirror.observations(batch.obs).values())}
+
+    def twice(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x, x])
+
+    return dataclasses.replace(batch, obs=obs, actions=torch.cat([batch.actions, mirror.actions.apply(batch.actions)]),
+                               values=twice(batch.values), advantages=twice(batch.advantages),
+                               returns=twice(batch.returns), log_probs=twice(batch.log_probs))
 
 
 def standardized(x: torch.Tensor) -> torch.Tensor:

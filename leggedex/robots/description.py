@@ -31,6 +31,8 @@ class RobotDescription:
         home_base_height: base height (m) of the home pose with the feet resting on flat ground.
         kp, kd: nominal PD gains of every joint (Nm/rad, Nm s/rad).
         torque_limits: motor torque limits in ``joints`` order (Nm, symmetric).
+        velocity_limits: the motors' no-load joint speeds in ``joints`` order (rad/s), for a backend's torque-speed
+            curve (``leggedex.robots.motor``); None when the description does not give them.
         joint_suffix: removed from joint names to give the policy-facing ``dof_names`` (``FL_hip_joint`` ->
             ``FL_hip``).
     """
@@ -50,6 +52,7 @@ class RobotDescription:
     torque_limits: tuple[float, ...]
     leg_bodies: dict[str, tuple[str, ...]] = field(default_factory=dict)
     joint_suffix: str = "_joint"
+    velocity_limits: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         n = len(self.joints)
@@ -63,6 +66,11 @@ class RobotDescription:
                 problems.append(f"{what} has {len(values)} values for {n} joints")
         if any(t <= 0 for t in self.torque_limits):
             problems.append("torque_limits must be > 0")
+        if self.velocity_limits is not None:
+            if len(self.velocity_limits) != n:
+                problems.append(f"velocity_limits has {len(self.velocity_limits)} values for {n} joints")
+            elif any(v <= 0 for v in self.velocity_limits):
+                problems.append("velocity_limits must be > 0")
         if not self.feet:
             problems.append("feet is empty")
         if self.foot_radius <= 0:

@@ -8,6 +8,7 @@ from leggedex.robots.description import RobotDescription
 
 LEGS = ("FL", "FR", "RL", "RR")
 _HIP_THIGH_TORQUE, _CALF_TORQUE = 23.7, 45.43  # published motor limits (Nm)
+_HIP_THIGH_SPEED, _CALF_SPEED = 30.1, 15.7  # published joint speed limits (rad/s), the motors' no-load speeds
 
 GO2 = RobotDescription(
     name="go2",
@@ -24,4 +25,5 @@ GO2 = RobotDescription(
     kp=20.0,
     kd=0.5,
     torque_limits=(_HIP_THIGH_TORQUE, _HIP_THIGH_TORQUE, _CALF_TORQUE) * 4,
+    velocity_limits=(_HIP_THIGH_SPEED, _HIP_THIGH_SPEED, _CALF_SPEED) * 4,
 )

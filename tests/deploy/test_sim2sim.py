@@ -4,6 +4,7 @@ runs another Go2 model file, and refuses a contract or model it cannot run, nami
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -82,6 +83,41 @@ def test_the_loop_follows_the_env_step_by_step_on_the_projects_model(exported) -
     # the numbers play reports: body-frame velocities of the same robots
     lin = np.stack([loop.base_state(i)["lin_vel"] for i in range(4)])
     np.testing.assert_allclose(lin, env.base_lin_vel.numpy(), atol=1e-4)
+    env.close()
+
+
+def test_the_loop_applies_the_torque_speed_curve_training_applied(exported) -> None:
+    """A robot whose motors reach only 3 rad/s (so that the curve binds): trained with the curve (motor actuation),
+    the contract carries the speeds, and the loop, reading them, follows that env's joints; without them it does
+    not."""
+    contract_path, method = exported
+    slow = dataclasses.replace(GO2, velocity_limits=(3.0,) * 12)
+
+    def curved(*args, **kwargs):
+        return one_thread_backend(*args, actuation="motor", torque_speed_curve=True, **kwargs)
+
+    env = LeggedLocomotion(4, seed=5, backend=curved, robot=slow, events=EventConfig(terms=STILL_START))
+    contract = deploy_contract(method, env)
+    assert contract["env"]["velocity_limits"] == [3.0] * 12
+    env.set_evaluation_commands(COMMANDS)
+    obs = env.reset()
+    robot = prepare_robot_model(GO2.model_file, contract["env"]["joint_names"])
+    loops = {}
+    for name, speeds in (("curve", None), ("no curve", [1e9] * 12)):
+        loops[name] = MujocoRobotLoop(contract, robot, contract_path.parent / "policy.onnx", num_robots=4,
+                                      velocity_limits=speeds)
+        loops[name].reset(qpos=np.array(env.sim.batch.bind("qpos")))
+        loops[name].command[:] = COMMANDS.numpy()
+    with torch.inference_mode():
+        for _ in range(25):
+            actions = method.inference_policy(obs["policy"])
+            for loop in loops.values():
+                loop.step()
+            obs, _, _, _ = env.step(actions)
+    q_env = env.dof_pos.numpy()
+    q = {name: np.stack([d.qpos[robot.qpos_adr] for d in loop.data]) for name, loop in loops.items()}
+    np.testing.assert_allclose(q["curve"], q_env, atol=1e-4)
+    assert np.abs(q["no curve"] - q_env).max() > 1e-2
     env.close()
 
 
@@ -180,3 +216,7 @@ def test_the_robustness_sweep_changes_the_property_its_row_names(exported) -> No
     table = robustness.markdown([{"property": "joint damping (Nm s/rad)", "setting": k, "commands": v}
                                  for k, v in rows.items()], "header")
     assert "| joint damping (Nm s/rad) | 2 |" in table
+    feet = {label: robustness.run_row(contract, contract_path, GO2.model_file, change, args)
+            for label, change in robustness.GRID["foot contact"]}
+    firm, soft = (feet[k]["vx+0.5_vy+0.0_yaw+0.0"]["base_height_median"] for k in ("as in file", "soft"))
+    assert soft < firm - 0.003  # the soft feet sink

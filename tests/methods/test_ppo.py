@@ -11,7 +11,7 @@ from leggedex.data import PlainLoop
 from leggedex.envs import ObsSpec, PointMassReach
 from leggedex.methods import PPO
 
-from conftest import SMALL_PPO, make_datamodule, make_ppo, make_trainer
+from conftest import SMALL_PPO, make_datamodule, make_ppo, make_trainer, ppo_return
 
 
 def built_ppo(num_envs: int = 3, **overrides) -> PPO:
@@ -90,28 +90,15 @@ def test_bad_hyperparameters_are_named() -> None:
         PPO(num_steps_per_env=0)
 
 
-def deterministic_return(ppo: PPO, seed: int = 123, num_envs: int = 64) -> float:
-    env = PointMassReach(num_envs, seed=seed, random_initial_episode_length=False)
-    total = torch.zeros(num_envs)
-    alive = torch.ones(num_envs, dtype=torch.bool)
-    with torch.inference_mode():
-        obs = env.reset()
-        for _ in range(env.max_episode_length):
-            obs, rewards, dones, _ = env.step(ppo.inference_policy(obs["policy"]))
-            total += rewards * alive
-            alive &= ~dones
-    return float(total.mean())
-
-
 def test_ppo_learns_point_mass_reaching_quickly(seeded) -> None:
     ppo = make_ppo(actor_hidden_dims=[64, 64], critic_hidden_dims=[64, 64], num_steps_per_env=24,
                    num_learning_epochs=5, num_mini_batches=4, entropy_coef=0.005)
     dm = make_datamodule(num_envs=128)
     start = time.perf_counter()
     make_trainer(1).fit(ppo, datamodule=dm)
-    before = deterministic_return(ppo)
+    before = ppo_return(ppo)
     make_trainer(40).fit(ppo, datamodule=make_datamodule(num_envs=128), ckpt_path=None)
-    after = deterministic_return(ppo)
+    after = ppo_return(ppo)
     assert time.perf_counter() - start < 120
     # the return of a full episode of holding the goal is ~8; an untrained policy drifts away (< 1)
     assert before < 1.5

@@ -66,6 +66,12 @@ class WorldRenderer(Protocol):
         """Free the rendering context."""
 
 
+# the per-world parameters ``SimBackend.randomize`` takes
+RANDOMIZED_PARAMETERS = ("friction", "added_base_mass", "com_offset", "kp_scale", "kd_scale", "joint_damping",
+                         "joint_friction", "armature_scale", "motor_strength", "action_delay", "foot_solimp_dmin",
+                         "foot_solimp_width", "impratio", "elliptic_cone")
+
+
 class SimBackend(ABC):
     """Batched legged-robot simulator: N worlds, PD-controlled joints.
 
@@ -77,6 +83,9 @@ class SimBackend(ABC):
     The joints also carry passive damping ``joint_damping`` and Coulomb friction ``joint_friction`` (MuJoCo's
     frictionloss), and rotor inertia (armature) ``armature_scale`` times the model's.
     """
+
+    # the ``randomize`` parameters this simulator can give each world its own value of
+    per_world_parameters: frozenset[str] = frozenset(RANDOMIZED_PARAMETERS)
 
     # ------------------------------------------------------------------ sizes
     @property
@@ -144,6 +153,12 @@ class SimBackend(ABC):
     @abstractmethod
     def home_base_height(self) -> float:
         """Base height (m) of the home pose with the feet resting on flat ground."""
+
+    @property
+    def velocity_limits(self) -> torch.Tensor | None:
+        """(num_dofs,) no-load joint speeds (rad/s) of the torque-speed curve this backend applies
+        (``leggedex.robots.motor``); None when its torque limits do not depend on speed."""
+        return None
 
     @property
     @abstractmethod
@@ -274,6 +289,10 @@ class SimBackend(ABC):
         armature_scale: torch.Tensor | None = None,
         motor_strength: torch.Tensor | None = None,
         action_delay: torch.Tensor | None = None,
+        foot_solimp_dmin: torch.Tensor | None = None,
+        foot_solimp_width: torch.Tensor | None = None,
+        impratio: torch.Tensor | None = None,
+        elliptic_cone: torch.Tensor | None = None,
     ) -> None:
         """Set per-world physical parameters of the worlds ``env_ids`` (n,).
 
@@ -282,9 +301,14 @@ class SimBackend(ABC):
         frame (m); kp_scale / kd_scale (n, num_dofs) or (n,), > 0, multiplying the
         nominal PD gains; joint_damping (Nm s/rad) and joint_friction (Nm), >= 0, and
         armature_scale / motor_strength, > 0, per joint like the gain scales;
-        action_delay (n,) whole physics steps in [0, substeps]. ``None`` leaves a
-        parameter unchanged. Invalid values raise ``ValueError`` naming the parameter,
-        before anything is changed.
+        action_delay (n,) whole physics steps in [0, substeps]. The contact model:
+        foot_solimp_dmin (n,) in (0, 1), the foot contacts' impedance at zero
+        penetration (MuJoCo's solimp[0]: low is soft), foot_solimp_width (n,) > 0, the
+        penetration (m) over which it reaches solimp[1]; impratio (n,) > 0, friction-
+        to-normal impedance ratio; elliptic_cone (n,) 1 for an elliptic friction cone,
+        0 for a pyramidal one. ``None`` leaves a parameter unchanged. Invalid values,
+        or a parameter this backend cannot vary per world, raise ``ValueError`` naming
+        it, before anything is changed.
         """
 
     @property
@@ -336,6 +360,26 @@ class SimBackend(ABC):
     @abstractmethod
     def action_delay(self) -> torch.Tensor:
         """(N,) current actuation latency of each world, in physics steps (float32, whole numbers)."""
+
+    @property
+    @abstractmethod
+    def foot_solimp_dmin(self) -> torch.Tensor:
+        """(N,) current impedance of the foot contacts at zero penetration (solimp[0])."""
+
+    @property
+    @abstractmethod
+    def foot_solimp_width(self) -> torch.Tensor:
+        """(N,) current penetration (m) over which the foot contacts stiffen (solimp[2])."""
+
+    @property
+    @abstractmethod
+    def impratio(self) -> torch.Tensor:
+        """(N,) current friction-to-normal contact impedance ratio."""
+
+    @property
+    @abstractmethod
+    def elliptic_cone(self) -> torch.Tensor:
+        """(N,) 1.0 where a world's friction cone is elliptic, 0.0 where pyramidal."""
 
     @abstractmethod
     def state_dict(self) -> dict:

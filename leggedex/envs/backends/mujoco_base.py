@@ -17,7 +17,7 @@ import mujoco
 import numpy as np
 import torch
 
-from leggedex.envs.backends.base import SimBackend, quat_rotate, quat_rotate_inverse
+from leggedex.envs.backends.base import RANDOMIZED_PARAMETERS, SimBackend, quat_rotate, quat_rotate_inverse
 from leggedex.envs.backends.mjcf import MujocoIndex, build_model
 from leggedex.envs.terrain import Terrain
 from leggedex.robots import GO2, RobotDescription
@@ -35,10 +35,8 @@ class StateArrays(NamedTuple):
     actuator_force: torch.Tensor
 
 
-_RANDOMIZED = ("friction", "added_base_mass", "com_offset", "kp_scale", "kd_scale", "joint_damping", "joint_friction",
-               "armature_scale", "motor_strength", "action_delay")
 _PER_JOINT = ("kp_scale", "kd_scale", "joint_damping", "joint_friction", "armature_scale", "motor_strength")
-_POSITIVE = ("friction", "kp_scale", "kd_scale", "armature_scale", "motor_strength")
+_POSITIVE = ("friction", "kp_scale", "kd_scale", "armature_scale", "motor_strength", "foot_solimp_width", "impratio")
 _NON_NEGATIVE = ("joint_damping", "joint_friction")
 GAIN_FIELDS = ("kp_scale", "kd_scale", "motor_strength")  # what the PD gains of a world depend on
 
@@ -97,6 +95,8 @@ class MujocoBackend(SimBackend):
         self._nominal_damping = m.dof_damping[dofs].copy()
         self._nominal_friction_loss = m.dof_frictionloss[dofs].copy()
         self._nominal_armature = m.dof_armature[dofs].copy()
+        self._foot_geoms = np.array([m.geom(foot).id for foot in self.robot.feet], dtype=np.intp)
+        foot_solimp = m.geom_solimp[self._foot_geoms[0]]
         self._dr = {
             "friction": torch.full((n,), idx.nominal_friction, device=dev),
             "added_base_mass": torch.zeros(n, device=dev),
@@ -108,6 +108,10 @@ class MujocoBackend(SimBackend):
             "armature_scale": torch.ones(n, nd, device=dev),
             "motor_strength": torch.ones(n, nd, device=dev),
             "action_delay": torch.zeros(n, device=dev),
+            "foot_solimp_dmin": torch.full((n,), float(foot_solimp[0]), device=dev),
+            "foot_solimp_width": torch.full((n,), float(foot_solimp[2]), device=dev),
+            "impratio": torch.full((n,), float(m.opt.impratio), device=dev),
+            "elliptic_cone": torch.full((n,), float(m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC), device=dev),
         }
         self._late = torch.zeros(self._substeps, n, dtype=torch.bool, device=dev)  # (substep, world): old target
         self._delayed = False  # some world applies its targets late
@@ -335,6 +339,22 @@ class MujocoBackend(SimBackend):
     def action_delay(self) -> torch.Tensor:
         return self._dr["action_delay"].clone()
 
+    @property
+    def foot_solimp_dmin(self) -> torch.Tensor:
+        return self._dr["foot_solimp_dmin"].clone()
+
+    @property
+    def foot_solimp_width(self) -> torch.Tensor:
+        return self._dr["foot_solimp_width"].clone()
+
+    @property
+    def impratio(self) -> torch.Tensor:
+        return self._dr["impratio"].clone()
+
+    @property
+    def elliptic_cone(self) -> torch.Tensor:
+        return self._dr["elliptic_cone"].clone()
+
     def world_gains(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(n, num_dofs) PD stiffness and damping of worlds ``ids``: nominal x scale x motor strength."""
         strength = self._dr["motor_strength"][ids]
@@ -376,15 +396,23 @@ class MujocoBackend(SimBackend):
                   kp_scale: torch.Tensor | None = None, kd_scale: torch.Tensor | None = None,
                   joint_damping: torch.Tensor | None = None, joint_friction: torch.Tensor | None = None,
                   armature_scale: torch.Tensor | None = None, motor_strength: torch.Tensor | None = None,
-                  action_delay: torch.Tensor | None = None) -> None:
+                  action_delay: torch.Tensor | None = None, foot_solimp_dmin: torch.Tensor | None = None,
+                  foot_solimp_width: torch.Tensor | None = None, impratio: torch.Tensor | None = None,
+                  elliptic_cone: torch.Tensor | None = None) -> None:
         ids = self._check_ids(env_ids)
         n, nd = ids.numel(), self.num_dofs
         given = {"friction": friction, "added_base_mass": added_base_mass, "com_offset": com_offset,
                  "kp_scale": kp_scale, "kd_scale": kd_scale, "joint_damping": joint_damping,
                  "joint_friction": joint_friction, "armature_scale": armature_scale,
-                 "motor_strength": motor_strength, "action_delay": action_delay}
+                 "motor_strength": motor_strength, "action_delay": action_delay,
+                 "foot_solimp_dmin": foot_solimp_dmin, "foot_solimp_width": foot_solimp_width, "impratio": impratio,
+                 "elliptic_cone": elliptic_cone}
+        fixed = [name for name, value in given.items() if value is not None and name not in self.per_world_parameters]
+        if fixed:
+            raise ValueError(f"{type(self).__name__} cannot give each world its own {fixed} (it varies "
+                             f"{sorted(self.per_world_parameters)})")
         values = {}
-        for name in _RANDOMIZED:  # validate everything before changing anything
+        for name in RANDOMIZED_PARAMETERS:  # validate everything before changing anything
             raw = given[name]
             if raw is None:
                 continue
@@ -394,6 +422,10 @@ class MujocoBackend(SimBackend):
                 raise ValueError(f"{name} must be > 0")
             if name in _NON_NEGATIVE and bool((value < 0).any()):
                 raise ValueError(f"{name} must be >= 0")
+            if name == "foot_solimp_dmin" and bool(((value <= 0) | (value >= 1)).any()):
+                raise ValueError("foot_solimp_dmin must be in (0, 1)")
+            if name == "elliptic_cone" and bool(((value != 0) & (value != 1)).any()):
+                raise ValueError("elliptic_cone must be 0 (pyramidal) or 1 (elliptic) per world")
             if name == "added_base_mass" and bool((self._base_mass + value <= 0.05 * self._base_mass).any()):
                 raise ValueError(f"added_base_mass must keep the base mass above 5 % of its {self._base_mass} kg")
             if name == "action_delay" and bool(((value != value.round()) | (value < 0) | (value > self._substeps))

@@ -40,7 +40,8 @@ import torch
 
 from leggedex.envs.backends.mujoco_base import GAIN_FIELDS, MujocoBackend, StateArrays
 from leggedex.envs.terrain import Terrain
-from leggedex.robots import RobotDescription
+from leggedex.robots import GO2, RobotDescription
+from leggedex.robots.motor import torque_speed_clip
 
 __all__ = ["MujocoBatchBackend"]
 
@@ -63,6 +64,8 @@ class MujocoBatchBackend(MujocoBackend):
         num_threads: Batch worker threads; 0 uses all cores.
         device: torch device of the returned tensors (the physics stays on the CPU).
         actuation: "position" (PD inside MuJoCo) or "motor" (PD in numpy).
+        torque_speed_curve: with motor actuation, limit each torque by the motor's torque-speed line
+            (``leggedex.robots.motor``) from the robot description's ``velocity_limits``.
     """
 
     def __init__(
@@ -75,9 +78,17 @@ class MujocoBatchBackend(MujocoBackend):
         num_threads: int = 0,
         device: str = "cpu",
         actuation: str = "position",
+        torque_speed_curve: bool = False,
     ) -> None:
         if num_threads < 0:
             raise ValueError(f"num_threads must be >= 0 (0: all cores), got {num_threads}")
+        if torque_speed_curve and actuation != "motor":
+            raise ValueError("MujocoBatchBackend torque_speed_curve needs actuation: motor (the position servos "
+                             "inside MuJoCo have fixed torque limits)")
+        described = (robot or GO2).velocity_limits
+        if torque_speed_curve and described is None:
+            raise ValueError(f"MujocoBatchBackend torque_speed_curve: robot {(robot or GO2).name!r} gives no "
+                             "velocity_limits (the motors' no-load speeds) in its description")
         super().__init__(num_envs, robot, terrain, substeps, torch.device(device), actuation)
         self._actuation = actuation
         n, m = self._num_envs, self.model
@@ -101,6 +112,7 @@ class MujocoBatchBackend(MujocoBackend):
         self._kp_w = np.full((n, self.num_dofs), float(self.robot.kp))  # per-world gains
         self._kd_w = np.full((n, self.num_dofs), float(self.robot.kd))
         self._torque_np = np.asarray(self.robot.torque_limits)
+        self._speed_np = np.asarray(described, dtype=np.float64) if torque_speed_curve else None
         self._error = np.zeros(n, dtype=bool)
         self._snapshot: StateArrays | None = None  # float32 copies of the batch arrays, until the state changes
 
@@ -126,6 +138,10 @@ class MujocoBatchBackend(MujocoBackend):
     @property
     def actuation(self) -> str:
         return self._actuation
+
+    @property
+    def velocity_limits(self) -> torch.Tensor | None:
+        return None if self._speed_np is None else self._tensor(self._speed_np)
 
     def _arrays(self) -> StateArrays:
         if self._snapshot is None:
@@ -157,9 +173,10 @@ class MujocoBatchBackend(MujocoBackend):
                 if self._actuation == "position":
                     self._ctrl[...] = target
                 else:
-                    tau = self._kp_w * (target - self._qpos[:, self._qsl]) - self._kd_w * self._qvel[:, self._dsl]
-                    np.clip(tau, -lim, lim, out=tau)
-                    self._ctrl[...] = tau
+                    dof_vel = self._qvel[:, self._dsl]
+                    tau = self._kp_w * (target - self._qpos[:, self._qsl]) - self._kd_w * dof_vel
+                    self._ctrl[...] = np.clip(tau, -lim, lim) if self._speed_np is None \
+                        else torque_speed_clip(tau, dof_vel, lim, self._speed_np)
                 self._run(lambda: self.batch.step(nstep=1))
         self._invalidate()
 
@@ -206,6 +223,16 @@ class MujocoBatchBackend(MujocoBackend):
             self.batch.expand("dof_frictionloss")[sorted_ids[:, None], dofs] = v["joint_friction"]
         if "armature_scale" in v:
             self.batch.expand("dof_armature")[sorted_ids[:, None], dofs] = self._nominal_armature * v["armature_scale"]
+        feet = self._foot_geoms[None, :]
+        if "foot_solimp_dmin" in v:
+            self.batch.expand("geom_solimp")[sorted_ids[:, None], feet, 0] = v["foot_solimp_dmin"][:, None]
+        if "foot_solimp_width" in v:
+            self.batch.expand("geom_solimp")[sorted_ids[:, None], feet, 2] = v["foot_solimp_width"][:, None]
+        if "impratio" in v:
+            self.batch.expand("opt.impratio")[sorted_ids] = v["impratio"]
+        if "elliptic_cone" in v:
+            self.batch.expand("opt.cone")[sorted_ids] = np.where(v["elliptic_cone"] > 0, mujoco.mjtCone.mjCONE_ELLIPTIC,
+                                                                 mujoco.mjtCone.mjCONE_PYRAMIDAL)
         if "action_delay" in v:
             self._late_np = self._late.cpu().numpy()[:, :, None]
         if "added_base_mass" in v or "com_offset" in v or "armature_scale" in v:

@@ -50,8 +50,8 @@ __all__ = ["MujocoWarpBackend", "warp_device"]
 wp.config.quiet = True  # type: ignore[attr-defined]  # no line per kernel module loaded (not in Warp's stubs)
 
 # model fields given a world dimension: what randomize writes, and the constants set_const derives from it
-_WRITTEN_FIELDS = ("geom_friction", "body_mass", "body_ipos", "actuator_gainprm", "actuator_biasprm", "dof_damping",
-                   "dof_frictionloss", "dof_armature")
+_WRITTEN_FIELDS = ("geom_friction", "geom_solimp", "body_mass", "body_ipos", "actuator_gainprm", "actuator_biasprm",
+                   "dof_damping", "dof_frictionloss", "dof_armature")
 _BATCHED_FIELDS = _WRITTEN_FIELDS + ("body_subtreemass", "body_invweight0", "dof_invweight0", "actuator_acc0")
 _STATE_FIELDS = ("qpos", "qvel", "act", "ctrl", "qacc_warmstart", "time")
 _DERIVED_FIELDS = ("sensordata", "site_xpos", "actuator_force")
@@ -90,6 +90,9 @@ class MujocoWarpBackend(MujocoBackend):
         graph: run step and forward as captured graphs (CUDA graph on a GPU); False launches kernels eagerly.
     """
 
+    # MuJoCo Warp keeps the friction cone and impratio in its Option, one for every world
+    per_world_parameters = MujocoBackend.per_world_parameters - {"impratio", "elliptic_cone"}
+
     def __init__(
         self,
         num_envs: int,
@@ -122,6 +125,7 @@ class MujocoWarpBackend(MujocoBackend):
         self._overflow = view(self.d.overflow)
         self._model_view = {name: view(getattr(self.m, name)) for name in _WRITTEN_FIELDS}
         self._dof_ids = torch.as_tensor(self.index.dof_adr, dtype=torch.long, device=self._device)
+        self._foot_ids = torch.as_tensor(self._foot_geoms, dtype=torch.long, device=self._device)
         self._armature_t = torch.as_tensor(self._nominal_armature, dtype=torch.float32, device=self._device)
         self._targets = self._t_default.expand(n, -1).clone()  # the last call's targets and the call's before
         self._prev_targets = self._targets.clone()
@@ -242,6 +246,11 @@ class MujocoWarpBackend(MujocoBackend):
             mv["actuator_biasprm"][ids, :, 1] = -kp
             mv["actuator_biasprm"][ids, :, 2] = -kd
         rows, dofs = ids[:, None], self._dof_ids[None, :]
+        feet = self._foot_ids[None, :]
+        if "foot_solimp_dmin" in values:
+            mv["geom_solimp"][rows, feet, 0] = values["foot_solimp_dmin"][:, None]
+        if "foot_solimp_width" in values:
+            mv["geom_solimp"][rows, feet, 2] = values["foot_solimp_width"][:, None]
         if "joint_damping" in values:
             mv["dof_damping"][rows, dofs] = values["joint_damping"]
         if "joint_friction" in values:

@@ -121,7 +121,9 @@ class EventConfig:
     holds the term's parameters (and optionally ``mode``); null switches a term off.
 
     Actuator and sensor realism (off by default): ``physics`` also takes ``joint_damping`` (Nm s/rad),
-    ``joint_friction`` (Nm), ``armature_scale``, ``motor_strength`` and ``action_latency_ms`` ranges, and an
+    ``joint_friction`` (Nm), ``armature_scale``, ``motor_strength`` and ``action_latency_ms`` ranges, the contact
+    model's ``foot_solimp_dmin`` / ``foot_solimp_width`` (m) / ``impratio`` ranges and an ``elliptic_cone_share``
+    (the MuJoCo Warp backend has one cone and impratio for all worlds and refuses those two), and an
     ``imu_bias: {ang_vel: rad/s, gravity: ...}`` entry offsets the policy's IMU readings per episode, and
     ``observation_latency: {latency_ms: [min, max]}`` delays its readings (at most one control period); each
     quantity switched on adds its term to the ``privileged`` group and is listed in the deploy contract."""

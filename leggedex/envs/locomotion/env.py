@@ -38,10 +38,12 @@ from leggedex.envs.locomotion.config import (
 from leggedex.envs.locomotion.curricula import CommandCurriculum, terrain_levels
 from leggedex.envs.locomotion.events import ResetState, bind_events, event_entries, randomized_actuator_terms
 from leggedex.envs.locomotion.ground import CurriculumTerrain, FlatGround
+from leggedex.envs.locomotion.mirror import LocomotionMirror
 from leggedex.envs.locomotion.obs_layouts import locomotion_obs_layouts
 from leggedex.envs.locomotion.observations import OBSERVATIONS
 from leggedex.envs.locomotion.rewards import bind_rewards, reward_entries
 from leggedex.envs.locomotion.terminations import bind_terminations, termination_entries
+from leggedex.envs.mirror import Mirror
 from leggedex.envs.reward_sums import EpisodeRewardSums
 from leggedex.envs.terrain import TerrainConfig, generate_terrain
 from leggedex.envs.vec_env import Obs, VecEnv
@@ -199,6 +201,12 @@ class LeggedLocomotion(VecEnv):
     @property
     def obs_terms(self) -> dict[str, dict[str, dict[str, Any]]]:
         return self.obs_layouts.term_slices()
+
+    def mirror(self) -> Mirror:
+        """Left-right, from the layouts' term names (``leggedex/envs/locomotion/mirror.py``)."""
+        hips = [joint.removesuffix(self.robot.joint_suffix) for joint in self.robot.hip_joints]
+        return LocomotionMirror(self.sim.dof_names, self.sim.foot_names, hips,
+                                self.default_dof_pos.tolist()).of(self.obs_layouts)
 
     def reward_terms(self) -> dict[str, torch.Tensor]:
         return dict(self.episode_sums.last_step)
@@ -387,6 +395,8 @@ class LeggedLocomotion(VecEnv):
             "kp": floats(self.sim.kp),
             "kd": floats(self.sim.kd),
             "torque_limits": floats(self.sim.torque_limits),
+            # the no-load speeds of the torque-speed curve training applied (leggedex.robots.motor), or null
+            "velocity_limits": None if self.sim.velocity_limits is None else floats(self.sim.velocity_limits),
             "control_dt": float(self.step_dt),
             "sim_dt": float(self.sim.sim_dt),
             "decimation": int(self.sim.substeps),

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from leggedex.envs.backends.base import quat_rotate
+from leggedex.envs.backends.base import RANDOMIZED_PARAMETERS, quat_rotate
 from leggedex.envs.locomotion.config import check_range
 from leggedex.envs.locomotion.rewards import soft_dof_pos_limits
 from leggedex.envs.term_table import BoundTerm, TermTable
@@ -98,14 +98,17 @@ def reset_base(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState, *, m
     reset.ang_vel = symmetric(env, max_velocity, n, 3)
 
 
-# physics parameters drawn per joint, and the privileged observation term each one adds when randomized
+# physics parameters beyond the base set, and the privileged observation term each one adds when randomized
 ACTUATOR_TERMS = {"joint_damping": "joint_damping", "joint_friction": "joint_friction",
                   "armature_scale": "armature_scale", "motor_strength": "motor_strength",
-                  "action_latency_ms": "action_latency"}
+                  "action_latency_ms": "action_latency", "foot_solimp_dmin": "foot_solimp_dmin",
+                  "foot_solimp_width": "foot_solimp_width", "impratio": "impratio",
+                  "elliptic_cone_share": "elliptic_cone"}
 
 
 def randomized_actuator_terms(terms: Mapping[str, Mapping[str, Any] | None]) -> tuple[str, ...]:
-    """The observation terms of the actuator parameters ``events.terms.physics`` randomizes, in table order."""
+    """The observation terms of the physics parameters ``events.terms.physics`` randomizes beyond the base set
+    (actuators and contact model), in table order."""
     physics = terms.get("physics") or {}
     return tuple(term for name, term in ACTUATOR_TERMS.items() if physics.get(name) is not None)
 
@@ -113,39 +116,61 @@ def randomized_actuator_terms(terms: Mapping[str, Mapping[str, Any] | None]) -> 
 def prepare_physics(env: LeggedLocomotion, *, friction: Range, added_base_mass: Range, com_offset: Range,
                     kp_scale: Range, kd_scale: Range, joint_damping: Range = None, joint_friction: Range = None,
                     armature_scale: Range = None, motor_strength: Range = None,
-                    action_latency_ms: Range = None) -> dict[str, Any]:
+                    action_latency_ms: Range = None, foot_solimp_dmin: Range = None, foot_solimp_width: Range = None,
+                    impratio: Range = None, elliptic_cone_share: float | None = None) -> dict[str, Any]:
     ranges = {"friction": friction, "added_base_mass": added_base_mass, "com_offset": com_offset,
               "kp_scale": kp_scale, "kd_scale": kd_scale, "joint_damping": joint_damping,
               "joint_friction": joint_friction, "armature_scale": armature_scale, "motor_strength": motor_strength,
-              "action_latency_ms": action_latency_ms}
+              "action_latency_ms": action_latency_ms, "foot_solimp_dmin": foot_solimp_dmin,
+              "foot_solimp_width": foot_solimp_width, "impratio": impratio}
     lowest = {"friction": 1e-6, "kp_scale": 1e-6, "kd_scale": 1e-6, "joint_damping": 0.0, "joint_friction": 0.0,
-              "armature_scale": 1e-6, "motor_strength": 1e-6, "action_latency_ms": 0.0}
+              "armature_scale": 1e-6, "motor_strength": 1e-6, "action_latency_ms": 0.0, "foot_solimp_dmin": 1e-4,
+              "foot_solimp_width": 1e-6, "impratio": 1e-6}
     for name, bounds in ranges.items():
         if bounds is not None:
             check_range(f"events.terms.physics.{name}", bounds, lowest.get(name))
+    if foot_solimp_dmin is not None and foot_solimp_dmin[1] >= 1:
+        raise ValueError(f"events.terms.physics.foot_solimp_dmin {list(foot_solimp_dmin)} must stay below 1 "
+                         "(MuJoCo's solimp[0], an impedance in (0, 1))")
+    if elliptic_cone_share is not None and not 0 <= elliptic_cone_share <= 1:
+        raise ValueError(f"events.terms.physics.elliptic_cone_share must be in [0, 1] (the share of worlds with an "
+                         f"elliptic friction cone), got {elliptic_cone_share}")
+    backend_names = {"action_latency_ms": "action_delay", "elliptic_cone_share": "elliptic_cone"}
+    asked = [name for name, value in {**ranges, "elliptic_cone_share": elliptic_cone_share}.items()
+             if value is not None]
+    varied = getattr(env.sim, "per_world_parameters", RANDOMIZED_PARAMETERS)  # a backend of any kind
+    fixed = [name for name in asked if backend_names.get(name, name) not in varied]
+    if fixed:
+        raise ValueError(f"events.terms.physics {fixed}: the {type(env.sim).__name__} backend cannot vary them per "
+                         "world; set them to null or use a backend that can (MujocoBatchBackend varies all)")
     if action_latency_ms is not None:
         period_ms = 1000 * env.sim.sim_dt * env.sim.substeps
         if action_latency_ms[1] > period_ms + 1e-9:
             raise ValueError(f"events.terms.physics.action_latency_ms {list(action_latency_ms)} goes beyond one "
                              f"control period ({period_ms:g} ms: {env.sim.substeps} physics steps of "
                              f"{1000 * env.sim.sim_dt:g} ms), the longest delay the backend applies")
-    return {"ranges": ranges}
+    return {"ranges": ranges, "elliptic_cone_share": elliptic_cone_share}
 
 
 @EVENTS.term(mode="startup", prepare=prepare_physics)
 def physics(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState | None, *,
-            ranges: dict[str, Range]) -> None:
+            ranges: dict[str, Range], elliptic_cone_share: float | None) -> None:
     """Per-world friction, added base mass (kg), base CoM offset (m, per axis), and per joint: kp and kd scales,
     passive damping (Nm s/rad), Coulomb friction (Nm), rotor inertia scale and motor strength (scale of the PD
-    torque); an actuation latency (ms, rounded to whole physics steps, at most one control period). Each is
-    U([min, max]) or left nominal when null."""
+    torque); an actuation latency (ms, rounded to whole physics steps, at most one control period); the contact
+    model: the feet's softness (MuJoCo's solimp: ``foot_solimp_dmin``, the impedance at zero penetration, and
+    ``foot_solimp_width``, m), ``impratio``, and the share of worlds with an elliptic friction cone. Each is
+    U([min, max]) (the cone: a Bernoulli draw) or left nominal when null."""
     per_joint = (env.num_actions,)
-    sizes = {"friction": (), "added_base_mass": (), "com_offset": (3,), "action_latency_ms": ()}
+    sizes = {"friction": (), "added_base_mass": (), "com_offset": (3,), "action_latency_ms": (),
+             "foot_solimp_dmin": (), "foot_solimp_width": (), "impratio": ()}
     draws = {name: None if bounds is None else uniform(env, bounds, ids.numel(), *sizes.get(name, per_joint))
              for name, bounds in ranges.items()}
     latency_ms = draws.pop("action_latency_ms")
     delay = None if latency_ms is None else (latency_ms / (1000 * env.sim.sim_dt)).round()
-    env.sim.randomize(ids, action_delay=delay, **draws)
+    elliptic = None if elliptic_cone_share is None else \
+        (torch.rand(ids.numel(), device=env.device, generator=env.generator) < elliptic_cone_share).float()
+    env.sim.randomize(ids, action_delay=delay, elliptic_cone=elliptic, **draws)
 
 
 def prepare_imu_bias(env: LeggedLocomotion, *, ang_vel: float, gravity: float) -> dict[str, Any]:

@@ -115,6 +115,26 @@ def action_latency(env: LeggedLocomotion) -> torch.Tensor:
     return (env.sim.action_delay * env.sim.sim_dt).reshape(env.num_envs, 1).to(env.device)
 
 
+@term(unit="foot contact impedance at zero penetration (MuJoCo solimp[0])")
+def foot_solimp_dmin(env: LeggedLocomotion) -> torch.Tensor:
+    return env.sim.foot_solimp_dmin.reshape(env.num_envs, 1).to(env.device)
+
+
+@term(unit="penetration over which the foot contact stiffens (solimp[2]), cm")
+def foot_solimp_width(env: LeggedLocomotion) -> torch.Tensor:
+    return 100 * env.sim.foot_solimp_width.reshape(env.num_envs, 1).to(env.device)
+
+
+@term(unit="log10 of the contacts' friction-to-normal impedance ratio")
+def impratio(env: LeggedLocomotion) -> torch.Tensor:
+    return torch.log10(env.sim.impratio).reshape(env.num_envs, 1).to(env.device)
+
+
+@term(unit="1 for an elliptic friction cone, 0 for a pyramidal one")
+def elliptic_cone(env: LeggedLocomotion) -> torch.Tensor:
+    return env.sim.elliptic_cone.reshape(env.num_envs, 1).to(env.device)
+
+
 @term(unit="IMU bias added to the policy's readings: projected gravity (3), angular velocity rad/s (3)")
 def imu_bias(env: LeggedLocomotion) -> torch.Tensor:
     return env.imu_bias

@@ -81,7 +81,8 @@ def test_the_backend_is_chosen_by_class_path_in_the_config(capsys) -> None:
               "--print_config"])
     backend = yaml.safe_load(capsys.readouterr().out)["data"]["env"]["init_args"]["backend"]
     assert backend == {"class_path": "leggedex.envs.backends.MujocoBatchBackend",
-                       "init_args": {"num_threads": 1, "device": "cpu", "actuation": "position"}}
+                       "init_args": {"num_threads": 1, "device": "cpu", "actuation": "position",
+                                     "torque_speed_curve": False}}
 
 
 def test_the_task_runs_unchanged_on_another_backend_instance() -> None:

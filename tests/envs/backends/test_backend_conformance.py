@@ -310,6 +310,46 @@ def test_actuator_parameters_land_in_their_world(backend: SimBackend) -> None:
     assert speed[3] < speed[1]
 
 
+def test_foot_softness_lands_on_the_feet_of_its_world_and_lets_them_sink(backend: SimBackend) -> None:
+    """The public Go2 model's soft feet (solimp 0.015 / width 22 mm) in world 1: only its foot geoms change, and
+    standing, its base rests lower than the nominal worlds'."""
+    backend.randomize(torch.tensor([1]), foot_solimp_dmin=torch.tensor([0.015]),
+                      foot_solimp_width=torch.tensor([0.022]))
+    model, probe = backend.model, Probe(backend)
+    feet = [model.geom(foot).id for foot in backend.robot.feet]
+    solimp = probe.field("geom_solimp")
+    np.testing.assert_allclose(solimp[1][feet][:, [0, 2]], [[0.015, 0.022]] * 4, rtol=1e-6)
+    np.testing.assert_array_equal(solimp[0], solimp[2])
+    others = [g for g in range(model.ngeom) if g not in feet]
+    np.testing.assert_array_equal(solimp[1][others], solimp[0][others])
+    assert backend.foot_solimp_dmin.tolist() == pytest.approx([0.9, 0.015, 0.9, 0.9])
+    assert backend.foot_solimp_width.tolist() == pytest.approx([0.001, 0.022, 0.001, 0.001])
+    height = _hold_home(backend, 1.0)[-1]
+    assert height[0] - height[1] > 0.004 and abs(height[0] - height[2]) < 1e-4
+
+
+def test_friction_cone_and_impratio_per_world_or_refused(backend: SimBackend) -> None:
+    """The CPU batch gives each world its own friction cone and impratio; MuJoCo Warp has one per model and
+    refuses, naming the parameter."""
+    if not isinstance(backend, MujocoBatchBackend):
+        for param in ("impratio", "elliptic_cone"):
+            with pytest.raises(ValueError, match=f"cannot give each world its own.*{param}"):
+                backend.randomize(torch.tensor([0]), **{param: torch.tensor([1.0])})
+        return
+    backend.randomize(torch.tensor([2, 3]), impratio=torch.tensor([100.0, 10.0]),
+                      elliptic_cone=torch.tensor([1.0, 0.0]))
+    assert backend.batch.expand("opt.cone").tolist() == [0, 0, 1, 0]
+    assert backend.batch.expand("opt.impratio").tolist() == pytest.approx([1.0, 1.0, 100.0, 10.0])
+    assert backend.elliptic_cone.tolist() == [0.0, 0.0, 1.0, 0.0]
+    assert backend.impratio.tolist() == pytest.approx([1.0, 1.0, 100.0, 10.0])
+    gen = torch.Generator().manual_seed(2)
+    for _ in range(10):  # the elliptic world takes another path than the pyramidal ones
+        backend.set_dof_targets(_random_targets(backend, gen, 0.0).expand(N, -1))
+        backend.step()
+    q = _cpu(backend.dof_pos)
+    assert torch.equal(q[0], q[1]) and (q[2] - q[0]).abs().max() > 1e-6
+
+
 def test_action_delay_applies_the_previous_targets_for_its_physics_steps(backend: SimBackend) -> None:
     """A world delayed by a whole control period (``substeps`` physics steps) moves exactly as an undelayed world
     given every target one call later; a delay of half a period lands in between."""
@@ -349,6 +389,11 @@ def test_action_delay_applies_the_previous_targets_for_its_physics_steps(backend
         ("motor_strength", torch.zeros(2, 12)),
         ("action_delay", torch.tensor([5.0, 0.0])),
         ("action_delay", torch.tensor([1.5, 0.0])),
+        ("foot_solimp_dmin", torch.tensor([1.0, 0.5])),
+        ("foot_solimp_dmin", torch.tensor([0.0, 0.5])),
+        ("foot_solimp_width", torch.tensor([0.0, 0.01])),
+        ("impratio", torch.tensor([0.0, 1.0])),
+        ("elliptic_cone", torch.tensor([0.5, 1.0])),
     ],
 )
 def test_randomize_rejects_bad_values(backend: SimBackend, param: str, value: torch.Tensor) -> None:
@@ -428,7 +473,11 @@ def test_resume_from_a_state_dict_is_bit_exact(make) -> None:
     gen = torch.Generator().manual_seed(3)
     first = make(N)
     first.randomize(torch.arange(N), friction=torch.tensor([0.6, 0.9, 1.2, 0.8]),
-                    added_base_mass=torch.tensor([0.5, -0.5, 1.0, 0.0]), kp_scale=torch.tensor([0.9, 1.0, 1.1, 1.0]))
+                    added_base_mass=torch.tensor([0.5, -0.5, 1.0, 0.0]), kp_scale=torch.tensor([0.9, 1.0, 1.1, 1.0]),
+                    foot_solimp_dmin=torch.tensor([0.9, 0.1, 0.5, 0.9]))
+    if isinstance(first, MujocoBatchBackend):
+        first.randomize(torch.arange(N), impratio=torch.tensor([1.0, 50.0, 1.0, 1.0]),
+                        elliptic_cone=torch.tensor([0.0, 1.0, 1.0, 0.0]))
     for _ in range(20):
         first.set_dof_targets(_random_targets(first, gen))
         first.step()

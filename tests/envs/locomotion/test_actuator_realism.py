@@ -135,3 +135,56 @@ def test_resume_restores_the_actuator_draws_the_imu_bias_and_the_sensing_delay()
         obs_b, rew_b, _, _ = second.step(a)
         assert torch.equal(obs_a["policy"], obs_b["policy"]) and torch.equal(rew_a, rew_b)
     assert torch.equal(first.sim.action_delay, second.sim.action_delay)
+
+
+CONTACT = {"foot_solimp_dmin": [0.01, 0.9], "foot_solimp_width": [0.001, 0.025], "impratio": [1.0, 100.0],
+           "elliptic_cone_share": 0.5}
+
+
+def test_contact_model_draws_land_in_the_simulator_the_privileged_group_and_the_contract() -> None:
+    env = make_env(physics=CONTACT, privileged=True)
+    sim = env.sim
+    assert 0.01 <= sim.foot_solimp_dmin.min() and sim.foot_solimp_dmin.max() <= 0.9
+    assert sim.foot_solimp_width.std() > 0.003 and sim.impratio.max() <= 100.0
+    assert set(sim.elliptic_cone.tolist()) == {0.0, 1.0}
+    obs = env.reset()
+    slices = env.obs_terms["privileged"]
+    names = list(slices)
+    assert names[names.index("kd_scale") + 1:names.index("kd_scale") + 5] == [
+        "foot_solimp_dmin", "foot_solimp_width", "impratio", "elliptic_cone"]
+
+    def term(name: str) -> torch.Tensor:
+        s = slices[name]
+        return obs["privileged"][:, s["start"]:s["start"] + s["size"]][:, 0]
+
+    torch.testing.assert_close(term("foot_solimp_width"), 100 * sim.foot_solimp_width)
+    torch.testing.assert_close(term("impratio"), torch.log10(sim.impratio))
+    torch.testing.assert_close(term("elliptic_cone"), sim.elliptic_cone)
+    physics = env.deploy_contract()["training_randomization"]["events"]["physics"]
+    assert physics["elliptic_cone_share"] == 0.5 and physics["foot_solimp_dmin"] == [0.01, 0.9]
+
+
+@pytest.mark.parametrize(("physics", "message"), [
+    ({"foot_solimp_dmin": [0.5, 1.0]}, r"foot_solimp_dmin \[0.5, 1.0\] must stay below 1"),
+    ({"foot_solimp_width": [0.0, 0.01]}, r"foot_solimp_width must be >= 1e-06"),
+    ({"elliptic_cone_share": 1.5}, r"elliptic_cone_share must be in \[0, 1\]"),
+])
+def test_impossible_contact_settings_are_refused_naming_the_key(physics: dict, message: str) -> None:
+    with pytest.raises(ValueError, match=rf"events\.terms\.physics\.{message}"):
+        make_env(physics=physics)
+
+
+def test_a_contact_parameter_the_backend_cannot_vary_is_refused_naming_it() -> None:
+    """MuJoCo Warp has one friction cone and impratio per model: the task refuses before training starts."""
+    from types import SimpleNamespace
+
+    from leggedex.envs.backends import MujocoBatchBackend
+    from leggedex.envs.locomotion.events import prepare_physics
+
+    one_cone = MujocoBatchBackend.per_world_parameters - {"impratio", "elliptic_cone"}
+    env = SimpleNamespace(sim=type("OneConeBackend", (), {"per_world_parameters": one_cone})())
+    nominal = {name: None for name in ("friction", "added_base_mass", "com_offset", "kp_scale", "kd_scale")}
+    with pytest.raises(ValueError, match=r"physics \['impratio', 'elliptic_cone_share'\]: the OneConeBackend backend "
+                                         "cannot vary them per world"):
+        prepare_physics(env, **nominal, impratio=[1.0, 10.0], elliptic_cone_share=0.5)  # type: ignore[arg-type]
+    prepare_physics(env, **nominal, foot_solimp_dmin=[0.1, 0.5])  # type: ignore[arg-type]

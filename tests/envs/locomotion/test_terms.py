@@ -139,7 +139,9 @@ def observation_state() -> SimpleNamespace:
                           kp_scale=tensor([1.1, 0.9], [1.0, 1.0]), kd_scale=tensor([1.0, 1.2], [0.8, 1.0]),
                           joint_damping=tensor([0.1, 2.0], [0.5, 0.5]), joint_friction=tensor([0.0, 0.2], [0.1, 0.0]),
                           armature_scale=tensor([0.5, 2.0], [1.0, 1.0]), motor_strength=tensor([0.9, 1.0], [1.1, 1.0]),
-                          action_delay=tensor(0.0, 3.0), sim_dt=0.005)
+                          action_delay=tensor(0.0, 3.0), sim_dt=0.005, foot_solimp_dmin=tensor(0.9, 0.015),
+                          foot_solimp_width=tensor(0.001, 0.022), impratio=tensor(1.0, 100.0),
+                          elliptic_cone=tensor(0.0, 1.0))
     return state(sim=sim, ground=ground, push_vel=tensor([0.3, -0.1], [0.0, 0.0]), foot_radius=0.02,
                  imu_bias=tensor([0.01, 0.0, -0.02, 0.1, 0.0, 0.0], [0.0] * 6),
                  observation_latency=tensor(0.0, 0.01),
@@ -168,6 +170,10 @@ OBSERVATION_CASES = {
     "armature_scale": ({}, [[-0.5, 1.0], [0.0, 0.0]]),  # scale - 1
     "motor_strength": ({}, [[-0.1, 0.0], [0.1, 0.0]]),
     "action_latency": ({}, [[0.0], [0.015]]),  # 3 physics steps of 5 ms
+    "foot_solimp_dmin": ({}, [[0.9], [0.015]]),
+    "foot_solimp_width": ({}, [[0.1], [2.2]]),  # cm
+    "impratio": ({}, [[0.0], [2.0]]),  # log10
+    "elliptic_cone": ({}, [[0.0], [1.0]]),
     "imu_bias": ({}, [[0.01, 0.0, -0.02, 0.1, 0.0, 0.0], [0.0] * 6]),
     "observation_latency": ({}, [[0.0], [0.01]]),
     "thigh_contact": ({}, [[1.0, 0.0], [0.0, 1.0]]),
