@@ -7,7 +7,8 @@ time moves away from the model file's, in the contract-only MuJoCo loop of ``leg
 Rows: joint damping 0.1-2.0 Nm s/rad, joint friction loss 0-0.3 Nm, rotor armature x0.5-2, actuation latency
 0-20 ms (rounded to the model's physics steps), payload -1..+3 kg on the base, PD stiffness x0.8-1.2 (the robot's
 gains, while the contract says the nominal ones), friction cone pyramidal / elliptic (impratio 100, as public Go2
-models use), foot contact as in the file / soft (solimp 0.015 1 0.022, the public Go2 model's feet), the motors'
+models use), foot contact as in the file / soft (solimp 0.015 1 0.022, the public Go2 model's feet), the feet's
+torsional friction none / 0.01 / 0.02 m (the public model's feet: condim 6, 0.02), the motors'
 torque-speed curve off / on (the contract's ``env.velocity_limits``, else the Go2's published joint speeds).
 Every row holds commands vx 0.5, vx 1.0 and yaw 0.5 with ``--robots`` robots each. Writes ``<out>.md`` (the
 table), ``<out>.json`` and ``<out>.png`` (one panel per property), and prints the table.
@@ -67,17 +68,33 @@ def _cone(elliptic: bool) -> Change:
     return change
 
 
+def _feet(model: mujoco.MjModel) -> list[int]:
+    """The foot spheres: sphere geoms on the bodies of the ``calf`` joints."""
+    calves = {int(model.jnt_bodyid[j]) for j in range(model.njnt) if "calf" in model.joint(j).name}
+    feet = [g for g in range(model.ngeom)
+            if model.geom_bodyid[g] in calves and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_SPHERE]
+    if not feet:
+        raise ValueError("no foot spheres found on the bodies of the 'calf' joints")
+    return feet
+
+
 def _soft_feet(soft: bool) -> Change:
-    """The foot spheres (sphere geoms on the bodies of the ``calf`` joints) with the public Go2 model's solimp."""
+    """The feet with the public Go2 model's solimp (0.015 1 0.022)."""
     def change(model: mujoco.MjModel, dofs: np.ndarray, base: np.ndarray, options: dict[str, Any]) -> None:
-        if not soft:
-            return
-        calves = {int(model.jnt_bodyid[j]) for j in range(model.njnt) if "calf" in model.joint(j).name}
-        feet = [g for g in range(model.ngeom)
-                if model.geom_bodyid[g] in calves and model.geom_type[g] == mujoco.mjtGeom.mjGEOM_SPHERE]
-        if not feet:
-            raise ValueError("no foot spheres found on the bodies of the 'calf' joints")
-        model.geom_solimp[feet, :3] = (0.015, 1.0, 0.022)
+        if soft:
+            model.geom_solimp[_feet(model), :3] = (0.015, 1.0, 0.022)
+    return change
+
+
+def _foot_torsion(torsion: float | None) -> Change:
+    """The feet's torsional friction (m), MuJoCo's condim 4; None: no torsional friction (condim 3)."""
+    def change(model: mujoco.MjModel, dofs: np.ndarray, base: np.ndarray, options: dict[str, Any]) -> None:
+        feet = _feet(model)
+        if torsion is None:
+            model.geom_condim[feet] = np.minimum(model.geom_condim[feet], 3)
+        else:
+            model.geom_condim[feet] = np.maximum(model.geom_condim[feet], 4)
+            model.geom_friction[feet, 1] = torsion
     return change
 
 
@@ -96,6 +113,8 @@ GRID: dict[str, list[tuple[str, Change]]] = {
     "kp (x contract)": [(f"x{v:g}", _kp(v)) for v in (0.8, 1.0, 1.2)],
     "friction cone": [("pyramidal", _cone(False)), ("elliptic", _cone(True))],
     "foot contact": [("as in file", _soft_feet(False)), ("soft", _soft_feet(True))],
+    "foot torsional friction (m)": [("none", _foot_torsion(None)), ("0.01", _foot_torsion(0.01)),
+                                    ("0.02", _foot_torsion(0.02))],
     "torque-speed curve": [("off", _torque_speed(False)), ("on", _torque_speed(True))],
 }
 

@@ -69,7 +69,7 @@ class WorldRenderer(Protocol):
 # the per-world parameters ``SimBackend.randomize`` takes
 RANDOMIZED_PARAMETERS = ("friction", "added_base_mass", "com_offset", "kp_scale", "kd_scale", "joint_damping",
                          "joint_friction", "armature_scale", "motor_strength", "action_delay", "foot_solimp_dmin",
-                         "foot_solimp_width", "impratio", "elliptic_cone")
+                         "foot_solimp_width", "impratio", "elliptic_cone", "foot_torsional_friction")
 
 
 class SimBackend(ABC):
@@ -293,6 +293,7 @@ class SimBackend(ABC):
         foot_solimp_width: torch.Tensor | None = None,
         impratio: torch.Tensor | None = None,
         elliptic_cone: torch.Tensor | None = None,
+        foot_torsional_friction: torch.Tensor | None = None,
     ) -> None:
         """Set per-world physical parameters of the worlds ``env_ids`` (n,).
 
@@ -306,7 +307,9 @@ class SimBackend(ABC):
         penetration (MuJoCo's solimp[0]: low is soft), foot_solimp_width (n,) > 0, the
         penetration (m) over which it reaches solimp[1]; impratio (n,) > 0, friction-
         to-normal impedance ratio; elliptic_cone (n,) 1 for an elliptic friction cone,
-        0 for a pyramidal one. ``None`` leaves a parameter unchanged. Invalid values,
+        0 for a pyramidal one; foot_torsional_friction (n,) >= 0, the feet's
+        resistance to spinning on the ground (m: torque per unit normal force; the
+        foot contacts get MuJoCo's condim 4). ``None`` leaves a parameter unchanged. Invalid values,
         or a parameter this backend cannot vary per world, raise ``ValueError`` naming
         it, before anything is changed.
         """
@@ -380,6 +383,11 @@ class SimBackend(ABC):
     @abstractmethod
     def elliptic_cone(self) -> torch.Tensor:
         """(N,) 1.0 where a world's friction cone is elliptic, 0.0 where pyramidal."""
+
+    @property
+    @abstractmethod
+    def foot_torsional_friction(self) -> torch.Tensor:
+        """(N,) current torsional friction of the foot contacts (m; 0 where they have none)."""
 
     @abstractmethod
     def state_dict(self) -> dict:

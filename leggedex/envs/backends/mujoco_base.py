@@ -37,7 +37,7 @@ class StateArrays(NamedTuple):
 
 _PER_JOINT = ("kp_scale", "kd_scale", "joint_damping", "joint_friction", "armature_scale", "motor_strength")
 _POSITIVE = ("friction", "kp_scale", "kd_scale", "armature_scale", "motor_strength", "foot_solimp_width", "impratio")
-_NON_NEGATIVE = ("joint_damping", "joint_friction")
+_NON_NEGATIVE = ("joint_damping", "joint_friction", "foot_torsional_friction")
 GAIN_FIELDS = ("kp_scale", "kd_scale", "motor_strength")  # what the PD gains of a world depend on
 
 _log = logging.getLogger("leggedex.simulator")
@@ -112,6 +112,8 @@ class MujocoBackend(SimBackend):
             "foot_solimp_width": torch.full((n,), float(foot_solimp[2]), device=dev),
             "impratio": torch.full((n,), float(m.opt.impratio), device=dev),
             "elliptic_cone": torch.full((n,), float(m.opt.cone == mujoco.mjtCone.mjCONE_ELLIPTIC), device=dev),
+            "foot_torsional_friction": torch.full((n,), float(m.geom_friction[self._foot_geoms[0], 1])
+                                                  if m.geom_condim[self._foot_geoms[0]] >= 4 else 0.0, device=dev),
         }
         self._late = torch.zeros(self._substeps, n, dtype=torch.bool, device=dev)  # (substep, world): old target
         self._delayed = False  # some world applies its targets late
@@ -355,6 +357,10 @@ class MujocoBackend(SimBackend):
     def elliptic_cone(self) -> torch.Tensor:
         return self._dr["elliptic_cone"].clone()
 
+    @property
+    def foot_torsional_friction(self) -> torch.Tensor:
+        return self._dr["foot_torsional_friction"].clone()
+
     def world_gains(self, ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(n, num_dofs) PD stiffness and damping of worlds ``ids``: nominal x scale x motor strength."""
         strength = self._dr["motor_strength"][ids]
@@ -398,7 +404,8 @@ class MujocoBackend(SimBackend):
                   armature_scale: torch.Tensor | None = None, motor_strength: torch.Tensor | None = None,
                   action_delay: torch.Tensor | None = None, foot_solimp_dmin: torch.Tensor | None = None,
                   foot_solimp_width: torch.Tensor | None = None, impratio: torch.Tensor | None = None,
-                  elliptic_cone: torch.Tensor | None = None) -> None:
+                  elliptic_cone: torch.Tensor | None = None,
+                  foot_torsional_friction: torch.Tensor | None = None) -> None:
         ids = self._check_ids(env_ids)
         n, nd = ids.numel(), self.num_dofs
         given = {"friction": friction, "added_base_mass": added_base_mass, "com_offset": com_offset,
@@ -406,7 +413,7 @@ class MujocoBackend(SimBackend):
                  "joint_friction": joint_friction, "armature_scale": armature_scale,
                  "motor_strength": motor_strength, "action_delay": action_delay,
                  "foot_solimp_dmin": foot_solimp_dmin, "foot_solimp_width": foot_solimp_width, "impratio": impratio,
-                 "elliptic_cone": elliptic_cone}
+                 "elliptic_cone": elliptic_cone, "foot_torsional_friction": foot_torsional_friction}
         fixed = [name for name, value in given.items() if value is not None and name not in self.per_world_parameters]
         if fixed:
             raise ValueError(f"{type(self).__name__} cannot give each world its own {fixed} (it varies "

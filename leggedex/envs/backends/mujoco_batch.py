@@ -228,6 +228,9 @@ class MujocoBatchBackend(MujocoBackend):
             self.batch.expand("geom_solimp")[sorted_ids[:, None], feet, 0] = v["foot_solimp_dmin"][:, None]
         if "foot_solimp_width" in v:
             self.batch.expand("geom_solimp")[sorted_ids[:, None], feet, 2] = v["foot_solimp_width"][:, None]
+        if "foot_torsional_friction" in v:
+            self.batch.expand("geom_condim")[sorted_ids[:, None], feet] = 4
+            self.batch.expand("geom_friction")[sorted_ids[:, None], feet, 1] = v["foot_torsional_friction"][:, None]
         if "impratio" in v:
             self.batch.expand("opt.impratio")[sorted_ids] = v["impratio"]
         if "elliptic_cone" in v:

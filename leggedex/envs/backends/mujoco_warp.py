@@ -90,8 +90,9 @@ class MujocoWarpBackend(MujocoBackend):
         graph: run step and forward as captured graphs (CUDA graph on a GPU); False launches kernels eagerly.
     """
 
-    # MuJoCo Warp keeps the friction cone and impratio in its Option, one for every world
-    per_world_parameters = MujocoBackend.per_world_parameters - {"impratio", "elliptic_cone"}
+    # MuJoCo Warp keeps the friction cone and impratio in its Option and the contact dimensions in the model, one
+    # for every world
+    per_world_parameters = MujocoBackend.per_world_parameters - {"impratio", "elliptic_cone", "foot_torsional_friction"}
 
     def __init__(
         self,

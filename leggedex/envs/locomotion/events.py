@@ -103,7 +103,7 @@ ACTUATOR_TERMS = {"joint_damping": "joint_damping", "joint_friction": "joint_fri
                   "armature_scale": "armature_scale", "motor_strength": "motor_strength",
                   "action_latency_ms": "action_latency", "foot_solimp_dmin": "foot_solimp_dmin",
                   "foot_solimp_width": "foot_solimp_width", "impratio": "impratio",
-                  "elliptic_cone_share": "elliptic_cone"}
+                  "elliptic_cone_share": "elliptic_cone", "foot_torsional_friction": "foot_torsional_friction"}
 
 
 def randomized_actuator_terms(terms: Mapping[str, Mapping[str, Any] | None]) -> tuple[str, ...]:
@@ -117,15 +117,17 @@ def prepare_physics(env: LeggedLocomotion, *, friction: Range, added_base_mass: 
                     kp_scale: Range, kd_scale: Range, joint_damping: Range = None, joint_friction: Range = None,
                     armature_scale: Range = None, motor_strength: Range = None,
                     action_latency_ms: Range = None, foot_solimp_dmin: Range = None, foot_solimp_width: Range = None,
-                    impratio: Range = None, elliptic_cone_share: float | None = None) -> dict[str, Any]:
+                    impratio: Range = None, elliptic_cone_share: float | None = None,
+                    foot_torsional_friction: Range = None) -> dict[str, Any]:
     ranges = {"friction": friction, "added_base_mass": added_base_mass, "com_offset": com_offset,
               "kp_scale": kp_scale, "kd_scale": kd_scale, "joint_damping": joint_damping,
               "joint_friction": joint_friction, "armature_scale": armature_scale, "motor_strength": motor_strength,
               "action_latency_ms": action_latency_ms, "foot_solimp_dmin": foot_solimp_dmin,
-              "foot_solimp_width": foot_solimp_width, "impratio": impratio}
+              "foot_solimp_width": foot_solimp_width, "impratio": impratio,
+              "foot_torsional_friction": foot_torsional_friction}
     lowest = {"friction": 1e-6, "kp_scale": 1e-6, "kd_scale": 1e-6, "joint_damping": 0.0, "joint_friction": 0.0,
               "armature_scale": 1e-6, "motor_strength": 1e-6, "action_latency_ms": 0.0, "foot_solimp_dmin": 1e-4,
-              "foot_solimp_width": 1e-6, "impratio": 1e-6}
+              "foot_solimp_width": 1e-6, "impratio": 1e-6, "foot_torsional_friction": 0.0}
     for name, bounds in ranges.items():
         if bounds is not None:
             check_range(f"events.terms.physics.{name}", bounds, lowest.get(name))
@@ -159,11 +161,12 @@ def physics(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState | None, 
     passive damping (Nm s/rad), Coulomb friction (Nm), rotor inertia scale and motor strength (scale of the PD
     torque); an actuation latency (ms, rounded to whole physics steps, at most one control period); the contact
     model: the feet's softness (MuJoCo's solimp: ``foot_solimp_dmin``, the impedance at zero penetration, and
-    ``foot_solimp_width``, m), ``impratio``, and the share of worlds with an elliptic friction cone. Each is
-    U([min, max]) (the cone: a Bernoulli draw) or left nominal when null."""
+    ``foot_solimp_width``, m), their resistance to spinning (``foot_torsional_friction``, m), ``impratio``, and
+    the share of worlds with an elliptic friction cone. Each is U([min, max]) (the cone: a Bernoulli draw) or left
+    nominal when null."""
     per_joint = (env.num_actions,)
     sizes = {"friction": (), "added_base_mass": (), "com_offset": (3,), "action_latency_ms": (),
-             "foot_solimp_dmin": (), "foot_solimp_width": (), "impratio": ()}
+             "foot_solimp_dmin": (), "foot_solimp_width": (), "impratio": (), "foot_torsional_friction": ()}
     draws = {name: None if bounds is None else uniform(env, bounds, ids.numel(), *sizes.get(name, per_joint))
              for name, bounds in ranges.items()}
     latency_ms = draws.pop("action_latency_ms")

@@ -24,7 +24,7 @@ JOINT_MOTION = ("dof_pos", "dof_vel", "last_action")
 JOINT_PARAMETERS = ("kp_scale", "kd_scale", "joint_damping", "joint_friction", "armature_scale", "motor_strength")
 FOOT_TERMS = ("thigh_contact", "calf_contact", "foot_contact")
 SCALARS = ("friction", "added_base_mass", "action_latency", "observation_latency", "foot_solimp_dmin",
-           "foot_solimp_width", "impratio", "elliptic_cone")
+           "foot_solimp_width", "impratio", "elliptic_cone", "foot_torsional_friction")
 
 
 class MirrorUnavailable(ValueError):

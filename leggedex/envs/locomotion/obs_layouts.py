@@ -91,7 +91,8 @@ class ObsLayout:
 # sizes of the terms added for what events.terms randomizes beyond the base set (None: one per joint)
 RANDOMIZED_TERM_SIZES = {"joint_damping": None, "joint_friction": None, "armature_scale": None,
                          "motor_strength": None, "action_latency": 1, "foot_solimp_dmin": 1, "foot_solimp_width": 1,
-                         "impratio": 1, "elliptic_cone": 1, "imu_bias": 6, "observation_latency": 1}
+                         "impratio": 1, "elliptic_cone": 1, "foot_torsional_friction": 1, "imu_bias": 6,
+                         "observation_latency": 1}
 
 
 def physics_terms(num_dofs: int, randomized: tuple[str, ...] = ()) -> tuple[ObsTerm, ...]:

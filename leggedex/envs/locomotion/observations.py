@@ -135,6 +135,11 @@ def elliptic_cone(env: LeggedLocomotion) -> torch.Tensor:
     return env.sim.elliptic_cone.reshape(env.num_envs, 1).to(env.device)
 
 
+@term(unit="torsional friction of the foot contacts, mm (torque per unit normal force)")
+def foot_torsional_friction(env: LeggedLocomotion) -> torch.Tensor:
+    return 1000 * env.sim.foot_torsional_friction.reshape(env.num_envs, 1).to(env.device)
+
+
 @term(unit="IMU bias added to the policy's readings: projected gravity (3), angular velocity rad/s (3)")
 def imu_bias(env: LeggedLocomotion) -> torch.Tensor:
     return env.imu_bias

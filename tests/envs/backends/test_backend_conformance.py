@@ -328,16 +328,20 @@ def test_foot_softness_lands_on_the_feet_of_its_world_and_lets_them_sink(backend
     assert height[0] - height[1] > 0.004 and abs(height[0] - height[2]) < 1e-4
 
 
-def test_friction_cone_and_impratio_per_world_or_refused(backend: SimBackend) -> None:
-    """The CPU batch gives each world its own friction cone and impratio; MuJoCo Warp has one per model and
-    refuses, naming the parameter."""
+def test_friction_cone_impratio_and_torsion_per_world_or_refused(backend: SimBackend) -> None:
+    """The CPU batch gives each world its own friction cone, impratio and foot torsional friction (condim 4); MuJoCo
+    Warp has one per model and refuses, naming the parameter."""
     if not isinstance(backend, MujocoBatchBackend):
-        for param in ("impratio", "elliptic_cone"):
+        for param in ("impratio", "elliptic_cone", "foot_torsional_friction"):
             with pytest.raises(ValueError, match=f"cannot give each world its own.*{param}"):
                 backend.randomize(torch.tensor([0]), **{param: torch.tensor([1.0])})
         return
     backend.randomize(torch.tensor([2, 3]), impratio=torch.tensor([100.0, 10.0]),
-                      elliptic_cone=torch.tensor([1.0, 0.0]))
+                      elliptic_cone=torch.tensor([1.0, 0.0]), foot_torsional_friction=torch.tensor([0.0, 0.02]))
+    feet = [backend.model.geom(foot).id for foot in backend.robot.feet]
+    assert backend.batch.expand("geom_condim")[:, feet].tolist() == [[3] * 4, [3] * 4, [4] * 4, [4] * 4]
+    assert backend.batch.expand("geom_friction")[3, feet, 1].tolist() == pytest.approx([0.02] * 4)
+    assert backend.foot_torsional_friction.tolist() == pytest.approx([0.0, 0.0, 0.0, 0.02])
     assert backend.batch.expand("opt.cone").tolist() == [0, 0, 1, 0]
     assert backend.batch.expand("opt.impratio").tolist() == pytest.approx([1.0, 1.0, 100.0, 10.0])
     assert backend.elliptic_cone.tolist() == [0.0, 0.0, 1.0, 0.0]
@@ -394,6 +398,7 @@ def test_action_delay_applies_the_previous_targets_for_its_physics_steps(backend
         ("foot_solimp_width", torch.tensor([0.0, 0.01])),
         ("impratio", torch.tensor([0.0, 1.0])),
         ("elliptic_cone", torch.tensor([0.5, 1.0])),
+        ("foot_torsional_friction", torch.tensor([-0.01, 0.0])),
     ],
 )
 def test_randomize_rejects_bad_values(backend: SimBackend, param: str, value: torch.Tensor) -> None:

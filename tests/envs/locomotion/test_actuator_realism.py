@@ -138,7 +138,7 @@ def test_resume_restores_the_actuator_draws_the_imu_bias_and_the_sensing_delay()
 
 
 CONTACT = {"foot_solimp_dmin": [0.01, 0.9], "foot_solimp_width": [0.001, 0.025], "impratio": [1.0, 100.0],
-           "elliptic_cone_share": 0.5}
+           "elliptic_cone_share": 0.5, "foot_torsional_friction": [0.0, 0.03]}
 
 
 def test_contact_model_draws_land_in_the_simulator_the_privileged_group_and_the_contract() -> None:
@@ -150,8 +150,8 @@ def test_contact_model_draws_land_in_the_simulator_the_privileged_group_and_the_
     obs = env.reset()
     slices = env.obs_terms["privileged"]
     names = list(slices)
-    assert names[names.index("kd_scale") + 1:names.index("kd_scale") + 5] == [
-        "foot_solimp_dmin", "foot_solimp_width", "impratio", "elliptic_cone"]
+    assert names[names.index("kd_scale") + 1:names.index("kd_scale") + 6] == [
+        "foot_solimp_dmin", "foot_solimp_width", "impratio", "elliptic_cone", "foot_torsional_friction"]
 
     def term(name: str) -> torch.Tensor:
         s = slices[name]
@@ -160,6 +160,7 @@ def test_contact_model_draws_land_in_the_simulator_the_privileged_group_and_the_
     torch.testing.assert_close(term("foot_solimp_width"), 100 * sim.foot_solimp_width)
     torch.testing.assert_close(term("impratio"), torch.log10(sim.impratio))
     torch.testing.assert_close(term("elliptic_cone"), sim.elliptic_cone)
+    torch.testing.assert_close(term("foot_torsional_friction"), 1000 * sim.foot_torsional_friction)
     physics = env.deploy_contract()["training_randomization"]["events"]["physics"]
     assert physics["elliptic_cone_share"] == 0.5 and physics["foot_solimp_dmin"] == [0.01, 0.9]
 

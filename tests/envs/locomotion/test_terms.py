@@ -141,7 +141,7 @@ def observation_state() -> SimpleNamespace:
                           armature_scale=tensor([0.5, 2.0], [1.0, 1.0]), motor_strength=tensor([0.9, 1.0], [1.1, 1.0]),
                           action_delay=tensor(0.0, 3.0), sim_dt=0.005, foot_solimp_dmin=tensor(0.9, 0.015),
                           foot_solimp_width=tensor(0.001, 0.022), impratio=tensor(1.0, 100.0),
-                          elliptic_cone=tensor(0.0, 1.0))
+                          elliptic_cone=tensor(0.0, 1.0), foot_torsional_friction=tensor(0.0, 0.02))
     return state(sim=sim, ground=ground, push_vel=tensor([0.3, -0.1], [0.0, 0.0]), foot_radius=0.02,
                  imu_bias=tensor([0.01, 0.0, -0.02, 0.1, 0.0, 0.0], [0.0] * 6),
                  observation_latency=tensor(0.0, 0.01),
@@ -174,6 +174,7 @@ OBSERVATION_CASES = {
     "foot_solimp_width": ({}, [[0.1], [2.2]]),  # cm
     "impratio": ({}, [[0.0], [2.0]]),  # log10
     "elliptic_cone": ({}, [[0.0], [1.0]]),
+    "foot_torsional_friction": ({}, [[0.0], [20.0]]),  # mm
     "imu_bias": ({}, [[0.01, 0.0, -0.02, 0.1, 0.0, 0.0], [0.0] * 6]),
     "observation_latency": ({}, [[0.0], [0.01]]),
     "thigh_contact": ({}, [[1.0, 0.0], [0.0, 1.0]]),
