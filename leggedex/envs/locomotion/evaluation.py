@@ -12,6 +12,7 @@ import torch
 
 from leggedex.envs.first_episode import FirstEpisode
 from leggedex.envs.locomotion.env import LeggedLocomotion
+from leggedex.envs.locomotion.mirror import MirrorUnavailable, swap_sides
 
 DEFAULT_COMMANDS: tuple[tuple[float, float, float], ...] = (
     (0.5, 0.0, 0.0),
@@ -44,7 +45,10 @@ def evaluate_locomotion(
     - ``fall_rate``: share of envs whose episode terminated, ``survival_rate`` = 1 - ``fall_rate``;
     - ``mean_return``: reward summed over the run until an env's first termination, averaged over envs;
     - ``base_height_median`` (m), ``body_contact_fraction``: share of samples with a non-foot body on the ground;
-    - ``min_foot_air_fraction``: the least-lifted foot's share of samples in the air.
+    - ``min_foot_air_fraction``: the least-lifted foot's share of samples in the air;
+    - ``foot_air_asymmetry``: |left foot's share in the air - right foot's|, averaged over the leg pairs (a gait's
+      left-right asymmetry; NaN for feet not named as left and right legs);
+    - ``measured_vx``, ``measured_vy``, ``measured_yaw``: the mean measured velocities themselves.
     """
     per_command = env.num_envs // len(commands)
     if per_command == 0:
@@ -76,6 +80,10 @@ def evaluate_locomotion(
     air = torch.stack(foot_air).float()
     fell, returns = first.fell, first.returns
     mean_vel = vel_sum / vel_count.clamp(min=1).unsqueeze(1)
+    try:
+        partner = torch.tensor(swap_sides(env.sim.foot_names, "foot"), device=env.device)
+    except MirrorUnavailable:
+        partner = None
     error = (mean_vel - table).abs()
     results = {}
     for k, command in enumerate(commands):
@@ -91,6 +99,10 @@ def evaluate_locomotion(
             "base_height_median": float(height[:, ids].median()),
             "body_contact_fraction": float(contact[:, ids].mean()),
             "min_foot_air_fraction": float(air[:, ids].mean(dim=(0, 1)).min()),
+            "foot_air_asymmetry": float("nan") if partner is None else
+            float((air[:, ids].mean(dim=(0, 1)) - air[:, ids].mean(dim=(0, 1))[partner]).abs().mean()),
+            **{f"measured_{axis}": float(mean_vel[valid, i].mean()) if valid.any() else float("nan")
+               for i, axis in enumerate(("vx", "vy", "yaw"))},
         }
     env.set_evaluation_commands(None)
     return results

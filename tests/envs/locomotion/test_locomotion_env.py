@@ -124,6 +124,20 @@ def test_evaluation_reports_every_command_with_a_standing_robot() -> None:
     assert env.commands.fixed is None and not env._evaluating  # training settings restored
 
 
+def test_evaluation_measures_the_gaits_left_right_asymmetry() -> None:
+    """Standing on four feet is symmetric; holding the left front foot up (thigh back, calf bent) is not: about half
+    of the foot pairs' air time differs."""
+    env = make_env(num_envs=4, random_initial_episode_length=False)
+    lifted = torch.zeros(4, 12)
+    lifted[:, 1] = lifted[:, 2] = -3.0
+    name = "vx+0.0_vy+0.0_yaw+0.0"
+    for actions, low, high in ((torch.zeros(4, 12), 0.0, 0.05), (lifted, 0.4, 0.55)):
+        result = evaluate_locomotion(env, lambda obs, a=actions: a, [(0.0, 0.0, 0.0)], duration_s=2.0,
+                                     settle_s=1.0)[name]
+        assert low <= result["foot_air_asymmetry"] <= high
+        assert result["error_vx"] >= abs(result["measured_vx"]) - 1e-6  # the mean of |v| bounds |mean v|
+
+
 def test_state_dict_continues_bit_exactly() -> None:
     torch.manual_seed(0)
     actions = [torch.randn(6, 12) * 0.5 for _ in range(40)]
