@@ -84,7 +84,11 @@ class RecordingStats(EpisodeStatsLogger):
         self.logged.append({"total_steps": total_steps, **{k: float(v) for k, v in trainer.callback_metrics.items()}})
 
 
-def fit(out: Path, devices: int, iterations: int, ckpt_path: str | None = None) -> dict[str, Any]:
+SYMMETRY = {"symmetry_augmentation": True, "symmetry_loss_coef": 0.5}
+
+
+def fit(out: Path, devices: int, iterations: int, ckpt_path: str | None = None,
+        symmetry: bool = False) -> dict[str, Any]:
     torch.set_num_threads(1)
     seed_everything(SEED, verbose=False)
     stats, recorder = RecordingStats(), Recorder()
@@ -93,7 +97,7 @@ def fit(out: Path, devices: int, iterations: int, ckpt_path: str | None = None) 
     trainer = make_trainer(iterations, callbacks=[stats, recorder, checkpoint], devices=devices,
                            strategy="ddp" if devices > 1 else "auto", enable_checkpointing=True)
     datamodule = OnPolicyDataModule(env=rank_dependent_env, num_envs=NUM_ENVS, seed=ENV_SEED)
-    trainer.fit(make_method(), datamodule=datamodule, ckpt_path=ckpt_path)
+    trainer.fit(make_method(**(SYMMETRY if symmetry else {})), datamodule=datamodule, ckpt_path=ckpt_path)
     record = {**recorder.record, "logged": stats.logged, "world_size": trainer.world_size}
     torch.save(record, out / f"rank{trainer.global_rank}.pt")
     return record
@@ -105,8 +109,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=2)
     parser.add_argument("--iterations", type=int, default=4)
     parser.add_argument("--ckpt_path", type=str, default=None)
+    parser.add_argument("--symmetry", action="store_true", help="PPO with mirrored samples and the mirror loss")
     args = parser.parse_args()
-    fit(args.out, args.devices, args.iterations, args.ckpt_path)
+    fit(args.out, args.devices, args.iterations, args.ckpt_path, args.symmetry)
 
 
 if __name__ == "__main__":

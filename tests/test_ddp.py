@@ -207,6 +207,16 @@ def test_ddp_checkpoint_resumes_exactly_on_two_ranks(ddp_run, tmp_path) -> None:
         assert without_timings(a["logged"][CHECKPOINT_EVERY:]) == without_timings(b["logged"])
 
 
+def test_symmetry_under_ddp_keeps_the_ranks_identical_and_the_normalizers_symmetric(tmp_path) -> None:
+    ranks = launch_ddp(tmp_path, "--symmetry")
+    assert_same_training_state(ranks[0]["end"], ranks[1]["end"])
+    mirror = rank_dependent_env(NUM_ENVS, ENV_SEED, "cpu").mirror()
+    normalizers = ranks[0]["end"]["normalizers"]
+    mean = next(v for k, v in normalizers.items() if k.endswith("actor_normalizer.mean"))
+    torch.testing.assert_close(mirror.groups["policy"].apply(mean), mean, atol=1e-6, rtol=0)
+    assert any(k.startswith("Loss/symmetry") for k in ranks[0]["logged"][-1])
+
+
 def test_ddp_checkpoint_resumes_on_one_rank_with_rank_zeros_env(ddp_run, tmp_path) -> None:
     out, _ = ddp_run
     ckpt_path = out / "checkpoints" / f"model_{CHECKPOINT_EVERY}.ckpt"

@@ -71,17 +71,19 @@ def train_state(ppo: PPO, trainer) -> dict:
     }
 
 
-def fit(max_epochs: int, ckpt_dir: Path | None = None, ckpt_path: str | None = None):
+def fit(max_epochs: int, ckpt_dir: Path | None = None, ckpt_path: str | None = None, **options):
     seed_everything(7, verbose=False)
-    ppo = make_ppo(learning_rate=3e-3)
+    ppo = make_ppo(learning_rate=3e-3, **options)
     return ppo, fit_with_checkpoints(ppo, make_datamodule(num_envs=16), max_epochs, ckpt_dir, ckpt_path)
 
 
-def test_resume_is_exact(tmp_path: Path) -> None:
-    uninterrupted, trainer_a = fit(8)
-    _, trainer_b = fit(4, ckpt_dir=tmp_path)
+@pytest.mark.parametrize("options", [{}, {"symmetry_augmentation": True, "symmetry_loss_coef": 0.5}],
+                         ids=["plain", "symmetry"])
+def test_resume_is_exact(tmp_path: Path, options: dict) -> None:
+    uninterrupted, trainer_a = fit(8, **options)
+    _, trainer_b = fit(4, ckpt_dir=tmp_path, **options)
     assert (tmp_path / "model_4.ckpt").exists() and (tmp_path / "last.ckpt").exists()
-    resumed, trainer_c = fit(8, ckpt_dir=tmp_path / "resumed", ckpt_path=str(tmp_path / "model_4.ckpt"))
+    resumed, trainer_c = fit(8, ckpt_dir=tmp_path / "resumed", ckpt_path=str(tmp_path / "model_4.ckpt"), **options)
     assert trainer_c.current_epoch == 8
     a, c = train_state(uninterrupted, trainer_a), train_state(resumed, trainer_c)
     assert torch.equal(a["params"], c["params"])
@@ -90,7 +92,8 @@ def test_resume_is_exact(tmp_path: Path) -> None:
         assert torch.equal(a["buffers"][key], c["buffers"][key]), key
     assert a["lr"] == c["lr"]
     assert all(torch.equal(x, y) for x, y in zip(a["adam"], c["adam"]))
-    assert resumed.actor_critic.actor_normalizer.count == 8 * 8 * 16  # 8 iterations x 8 steps x 16 envs
+    mirrors = 2 if options else 1  # with symmetry the normalizers also see each sample's mirror
+    assert resumed.actor_critic.actor_normalizer.count == 8 * 8 * 16 * mirrors  # 8 iterations x 8 steps x 16 envs
 
 
 class NaNEnv(PointMassReach):
