@@ -36,7 +36,7 @@ from leggedex.envs.locomotion.config import (
     TerminationConfig,
 )
 from leggedex.envs.locomotion.curricula import CommandCurriculum, terrain_levels
-from leggedex.envs.locomotion.events import ResetState, bind_events, event_entries, randomized_actuator_terms
+from leggedex.envs.locomotion.events import ResetState, bind_events, event_entries, randomized_physics_terms
 from leggedex.envs.locomotion.ground import CurriculumTerrain, FlatGround
 from leggedex.envs.locomotion.mirror import LocomotionMirror
 from leggedex.envs.locomotion.obs_layouts import locomotion_obs_layouts
@@ -119,7 +119,7 @@ class LeggedLocomotion(VecEnv):
                        if terrain is not None and terrain_grid is not None else FlatGround(num_envs, self.device))
         self.imu_biased = self.event_cfg.terms.get("imu_bias") is not None
         self.sensing_delayed = self.event_cfg.terms.get("observation_latency") is not None
-        randomized = (randomized_actuator_terms(self.event_cfg.terms) + (("imu_bias",) if self.imu_biased else ())
+        randomized = (randomized_physics_terms(self.event_cfg.terms) + (("imu_bias",) if self.imu_biased else ())
                       + (("observation_latency",) if self.sensing_delayed else ()))
         self.obs_layouts = locomotion_obs_layouts(self.obs_cfg, self.num_actions, len(self.sim.foot_names),
                                                   randomized)

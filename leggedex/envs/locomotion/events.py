@@ -99,18 +99,19 @@ def reset_base(env: LeggedLocomotion, ids: torch.Tensor, reset: ResetState, *, m
 
 
 # physics parameters beyond the base set, and the privileged observation term each one adds when randomized
-ACTUATOR_TERMS = {"joint_damping": "joint_damping", "joint_friction": "joint_friction",
-                  "armature_scale": "armature_scale", "motor_strength": "motor_strength",
-                  "action_latency_ms": "action_latency", "foot_solimp_dmin": "foot_solimp_dmin",
-                  "foot_solimp_width": "foot_solimp_width", "impratio": "impratio",
-                  "elliptic_cone_share": "elliptic_cone", "foot_torsional_friction": "foot_torsional_friction"}
+RANDOMIZED_PHYSICS_TERMS = {"joint_damping": "joint_damping", "joint_friction": "joint_friction",
+                            "armature_scale": "armature_scale", "motor_strength": "motor_strength",
+                            "action_latency_ms": "action_latency", "foot_solimp_dmin": "foot_solimp_dmin",
+                            "foot_solimp_width": "foot_solimp_width", "impratio": "impratio",
+                            "elliptic_cone_share": "elliptic_cone",
+                            "foot_torsional_friction": "foot_torsional_friction"}
 
 
-def randomized_actuator_terms(terms: Mapping[str, Mapping[str, Any] | None]) -> tuple[str, ...]:
+def randomized_physics_terms(terms: Mapping[str, Mapping[str, Any] | None]) -> tuple[str, ...]:
     """The observation terms of the physics parameters ``events.terms.physics`` randomizes beyond the base set
     (actuators and contact model), in table order."""
     physics = terms.get("physics") or {}
-    return tuple(term for name, term in ACTUATOR_TERMS.items() if physics.get(name) is not None)
+    return tuple(term for name, term in RANDOMIZED_PHYSICS_TERMS.items() if physics.get(name) is not None)
 
 
 def prepare_physics(env: LeggedLocomotion, *, friction: Range, added_base_mass: Range, com_offset: Range,
