@@ -19,7 +19,7 @@ import torch
 
 from leggedex.cli.checkpoint import build_env, check_policy_fits_env, load_method
 from leggedex.cli.play import Policy
-from leggedex.envs.vec_env import VecEnv
+from leggedex.envs.vec_env import VecEnv, reset_after_step
 from leggedex.methods.base import OnPolicyMethod
 
 
@@ -48,6 +48,7 @@ def first_episode_returns(env: VecEnv, policy: Policy, commands: torch.Tensor) -
         fell = torch.zeros(env.num_envs, dtype=torch.bool)
         for _ in range(env.max_episode_length):
             obs, rewards, dones, extras = env.step(policy(obs))
+            reset_after_step(policy, dones)
             returns += rewards * running
             fell |= running & dones & ~extras["time_outs"]
             running &= ~dones

@@ -16,6 +16,7 @@ from lightning.pytorch import Callback, Trainer, seed_everything
 from callbacks import IterationCheckpoint
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import PointMassReach
+from leggedex.envs.vec_env import reset_after_step
 from leggedex.methods import PPO, TeacherStudentPPO
 
 REPO = Path(__file__).resolve().parent.parent
@@ -115,6 +116,7 @@ def episode_return(policy: Callable[[dict[str, torch.Tensor]], torch.Tensor], nu
         obs = env.reset()
         for _ in range(env.max_episode_length):
             obs, rewards, dones, _ = env.step(policy(obs))
+            reset_after_step(policy, dones)
             total += rewards * alive
             alive &= ~dones
     return float(total.mean())

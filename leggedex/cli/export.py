@@ -157,6 +157,11 @@ def export(config_args: list[str], ckpt_path: str | Path, out_dir: str | Path | 
     """Load, check against the config's env, and write ``policy.pt``, ``policy.onnx``, ``deploy.json``."""
     check_export_support()
     cli, method = load_method(config_args, ckpt_path)
+    if method.recurrent_state():
+        raise NotImplementedError(
+            f"{method.method_name()}'s deployed policy carries a recurrent state ({', '.join(method.recurrent_state())}"
+            "); exporting it (state inputs and outputs in ONNX, a TorchScript module with reset(), the state in the "
+            "deploy contract) is not built yet. leggedex play runs it from the checkpoint.")
     env = build_env(cli, num_envs=1, seed=0)
     try:
         check_policy_fits_env(method, env, ckpt_path)

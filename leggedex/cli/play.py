@@ -38,7 +38,7 @@ from leggedex.cli.checkpoint import (
 )
 from leggedex.cli.report import json_ready, parse_commands
 from leggedex.envs.first_episode import FirstEpisode
-from leggedex.envs.vec_env import Obs, VecEnv
+from leggedex.envs.vec_env import Obs, VecEnv, reset_after_step
 
 Policy = Callable[[Obs], torch.Tensor]
 
@@ -57,6 +57,7 @@ def evaluate_generic(env: VecEnv, policy: Policy, duration_s: float) -> dict[str
     first = FirstEpisode(env.num_envs, env.device)
     for _ in range(int(round(duration_s / env.step_dt))):
         obs, rewards, dones, extras = env.step(policy(obs))
+        reset_after_step(policy, dones)
         first.update(rewards, dones, extras)
     survival = 1.0 - float(first.fell.float().mean())
     return {"all": {"survival_rate": survival, "mean_return": float(first.returns.mean())}}

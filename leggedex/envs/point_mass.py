@@ -13,9 +13,11 @@ For teacher-student methods it can hide part of the dynamics and add two groups.
 ``flip_action_axes`` reverses each action axis with probability 1/2. ``privileged`` (``privileged=True``) holds
 what the policy cannot see directly: the noise-free velocity, the drag and the signed force per action unit of
 each axis. A policy that knows the polarity holds the goal; one that does not pushes the wrong way on half of
-the axes. ``history`` (``history_length`` > 0) holds the last N ``policy`` frames, oldest first, zeroed when an
-episode starts. Observations are computed once per step or reset and cached, so the history advances exactly
-once per step.
+the axes. ``policy_velocity=False`` zeroes the ``policy`` group's velocity term, a memory task: the velocity
+is then known only from successive ``to_goal`` readings (a recurrent policy or a history can difference them; a
+single frame cannot). ``history`` (``history_length`` > 0) holds the last N ``policy`` frames, oldest first,
+zeroed when an episode starts. Observations are computed once per step or reset and cached, so the history
+advances exactly once per step.
 """
 
 from __future__ import annotations
@@ -65,6 +67,7 @@ class PointMassReach(VecEnv):
         drag_range: tuple[float, float] | None = None,
         action_scale_range: tuple[float, float] | None = None,
         flip_action_axes: bool = False,
+        policy_velocity: bool = True,
     ) -> None:
         super().__init__(num_envs, seed, device)
         if dt <= 0 or episode_length_s <= 0:
@@ -76,6 +79,7 @@ class PointMassReach(VecEnv):
             if bounds is not None and not (len(bounds) == 2 and 0.0 <= bounds[0] <= bounds[1]):
                 raise ValueError(f"{name} must be (low, high) with 0 <= low <= high, got {bounds}")
         self.step_dt = dt
+        self.policy_velocity = policy_velocity
         self.max_episode_length = int(round(episode_length_s / dt))
         self.arena_size = arena_size
         self.goal_range = goal_range
@@ -171,6 +175,8 @@ class PointMassReach(VecEnv):
         critic = torch.cat([to_goal, self.velocity, self.actions, self.position], dim=1)
         noise = torch.randn(self.num_envs, 4, device=self.device, generator=self.generator) * self.obs_noise
         policy = torch.cat([critic[:, :4] + noise, self.actions], dim=1)
+        if not self.policy_velocity:
+            policy[:, 2:4] = 0.0
         obs = {"policy": policy, "critic": critic}
         if self.privileged:
             obs["privileged"] = torch.cat([self.velocity, self.env_drag[:, None], self.env_action_gain], dim=1)

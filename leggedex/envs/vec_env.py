@@ -40,13 +40,30 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 from leggedex.envs.mirror import Mirror
 
 Obs = dict[str, torch.Tensor]
+
+
+@runtime_checkable
+class ResettablePolicy(Protocol):
+    """A policy that remembers (a recurrent one): ``reset(dones)`` after every env step forgets the envs whose
+    episode ended."""
+
+    def __call__(self, obs: Obs) -> torch.Tensor: ...
+
+    def reset(self, dones: torch.Tensor) -> None: ...
+
+
+def reset_after_step(policy: Any, dones: torch.Tensor) -> None:
+    """What a loop driving an env with ``policy`` calls after each step: ``policy.reset(dones)`` where the policy
+    remembers (a ``ResettablePolicy``); nothing for a plain function of the observations."""
+    if isinstance(policy, ResettablePolicy):
+        policy.reset(dones)
 
 
 TermSlices = dict[str, dict[str, Any]]

@@ -4,7 +4,8 @@ from leggedex.methods.base import OnPolicyMethod, Rollout
 from leggedex.methods.divergence import NonFiniteError, StdOutOfRange, TrainingDiverged
 from leggedex.methods.estimator import EstimatorPPO
 from leggedex.methods.ppo import PPO
+from leggedex.methods.recurrent_ppo import RecurrentPPO
 from leggedex.methods.teacher_student import TeacherStudentPPO
 
-__all__ = ["PPO", "EstimatorPPO", "NonFiniteError", "OnPolicyMethod", "Rollout", "StdOutOfRange",
+__all__ = ["PPO", "EstimatorPPO", "NonFiniteError", "OnPolicyMethod", "RecurrentPPO", "Rollout", "StdOutOfRange",
            "TeacherStudentPPO", "TrainingDiverged"]

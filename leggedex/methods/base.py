@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import os
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -201,12 +201,16 @@ class OnPolicyMethod(LightningModule):
         """The deterministic deploy policy on raw observations."""
         raise NotImplementedError
 
-    def deployed_policy(self) -> Callable[[Obs], torch.Tensor]:
-        """``inference_policy`` as a function of an env's observations, wherever the env runs: the groups of
-        ``policy_inputs()`` are moved to this module's device, actions come back on it (envs move them to theirs).
-        What play, evaluation and video drive the env with."""
-        groups = self.policy_inputs()
-        return lambda obs: self.inference_policy(*(obs[group].to(self.device) for group in groups))
+    def deployed_policy(self) -> DeployedPolicy:
+        """``inference_policy`` as a function of an env's observations (see ``DeployedPolicy``): what play,
+        evaluation and video drive the env with."""
+        return DeployedPolicy(self)
+
+    def recurrent_state(self) -> dict[str, tuple[int, int]]:
+        """The recurrent state the deployed policy carries from step to step: name -> (layers, hidden size), in
+        the order ``inference_policy`` takes the tensors after the observations and returns them after the
+        actions. Empty for a feed-forward policy."""
+        return {}
 
     def backward_loss(self, loss: torch.Tensor) -> None:
         """``manual_backward`` under a Trainer, plain ``backward`` without one.
@@ -316,6 +320,26 @@ class OnPolicyMethod(LightningModule):
             torch.cuda.set_rng_state_all(rng["cuda"])
         set_numpy_rng_state(rng["numpy"])
         random.setstate(rng["python"])
+
+
+class DeployedPolicy:
+    """A method's deterministic deploy policy as a function of an env's observations, wherever the env runs: the
+    groups of ``policy_inputs()`` are moved to the method's device, actions come back on it (envs move them to
+    theirs). Who drives an env with it calls ``reset(dones)`` after every step: a recurrent policy (see
+    ``RecurrentPPO``) then zeroes the state of the robots whose episode ended; for a feed-forward one it is a no-op."""
+
+    def __init__(self, method: OnPolicyMethod) -> None:
+        self.method = method
+        self.groups = method.policy_inputs()
+
+    def inputs(self, obs: Obs) -> tuple[torch.Tensor, ...]:
+        return tuple(obs[group].to(self.method.device) for group in self.groups)
+
+    def __call__(self, obs: Obs) -> torch.Tensor:
+        return self.method.inference_policy(*self.inputs(obs))
+
+    def reset(self, dones: torch.Tensor) -> None:
+        """Forget what the policy remembers of the envs where ``dones`` is true."""
 
 
 def on_policy_method(module: LightningModule, who: str) -> OnPolicyMethod:

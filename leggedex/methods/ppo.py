@@ -14,6 +14,7 @@ Methods built on PPO override small hooks instead of PPO's bodies:
 - ``stored_obs_groups()``: the groups kept in the rollout storage (``storage_type``);
 - ``normalize_obs(obs, observe)``: the normalized groups that are stored and that the hooks below read;
 - ``action_distribution(obs)`` and ``value(obs)``: the policy and the critic on stored (normalized) groups;
+  ``batch_distribution(batch)`` and ``batch_value(batch)`` the same on a mini-batch (by default on its groups);
 - ``acting_distribution(obs)`` and ``transition_extras(obs, stored)``: who acts in rollouts, and what else each
   step stores;
 - ``auxiliary_losses(batch)``: extra terms, coefficients included, added to every PPO mini-batch loss;
@@ -197,6 +198,14 @@ class PPO(OnPolicyMethod):
         """The critic, on normalized groups."""
         return self.built_actor_critic.evaluate(obs["critic"])
 
+    def batch_distribution(self, batch: MiniBatch) -> Normal:
+        """The policy on a mini-batch's samples (a recurrent method runs it over the batch's trajectories)."""
+        return self.action_distribution(batch.obs)
+
+    def batch_value(self, batch: MiniBatch) -> torch.Tensor:
+        """The critic on a mini-batch's samples."""
+        return self.value(batch.obs)
+
     def auxiliary_losses(self, batch: MiniBatch) -> dict[str, torch.Tensor]:
         """Extra loss terms (coefficients included) added to each PPO mini-batch loss, logged as ``Loss/<name>``."""
         return {}
@@ -345,7 +354,7 @@ class PPO(OnPolicyMethod):
         entropy are those of the collected samples (the first ``len(batch.action_mean)``; an augmented batch has
         their mirrors after them)."""
         hp = self.hparams
-        dist = self.action_distribution(batch.obs)
+        dist = self.batch_distribution(batch)
         n = batch.action_mean.shape[0]
         if hp.schedule == "adaptive":
             self.adapt_learning_rate(batch.action_mean, batch.action_std, dist.mean[:n], dist.stddev[:n], optimizer)
@@ -354,7 +363,7 @@ class PPO(OnPolicyMethod):
         clipped = ratio.clamp(1.0 - hp.clip_param, 1.0 + hp.clip_param)
         surrogate = -torch.min(batch.advantages * ratio, batch.advantages * clipped).mean()
 
-        values = self.value(batch.obs)
+        values = self.batch_value(batch)
         if hp.use_clipped_value_loss:
             values_clipped = batch.values + (values - batch.values).clamp(-hp.clip_param, hp.clip_param)
             value_loss = torch.max((values - batch.returns).square(), (values_clipped - batch.returns).square()).mean()

@@ -30,15 +30,20 @@ class ActorCritic(nn.Module):
         min_std: float = 1e-3,
         empirical_normalization: bool = False,
         actor_latent_dim: int = 0,
+        actor_input_dim: int | None = None,
+        critic_input_dim: int | None = None,
     ) -> None:
         super().__init__()
         if init_noise_std <= 0 or min_std <= 0:
             raise ValueError(f"init_noise_std and min_std must be > 0, got {init_noise_std} and {min_std}")
         self.num_actions = num_actions
         self.min_std = min_std
-        # a subclass may append a latent (an encoding of other observations) to the actor's normalized input
-        self.actor = MLP(num_actor_obs + actor_latent_dim, num_actions, actor_hidden_dims, activation)
-        self.critic = MLP(num_critic_obs, 1, critic_hidden_dims, activation)
+        # a subclass may append a latent (an encoding of other observations) to the actor's normalized input, or
+        # feed the MLPs something else (a recurrent layer's output: ``actor_input_dim``, ``critic_input_dim``)
+        actor_in = actor_input_dim if actor_input_dim is not None else num_actor_obs + actor_latent_dim
+        critic_in = critic_input_dim if critic_input_dim is not None else num_critic_obs
+        self.actor = MLP(actor_in, num_actions, actor_hidden_dims, activation)
+        self.critic = MLP(critic_in, 1, critic_hidden_dims, activation)
         self.std = nn.Parameter(torch.full((num_actions,), float(init_noise_std)))
         self.actor_normalizer: nn.Module = (
             EmpiricalNormalizer(num_actor_obs) if empirical_normalization else nn.Identity()

@@ -1,6 +1,7 @@
 """Rollout storages, one per observation layout a method trains on."""
 
+from leggedex.storage.recurrent import RecurrentRolloutStorage, SequenceBatch, Sequences
 from leggedex.storage.rollout import MiniBatch, RolloutStorage
 from leggedex.storage.rollout_ts import RolloutStorageTS
 
-__all__ = ["MiniBatch", "RolloutStorage", "RolloutStorageTS"]
+__all__ = ["MiniBatch", "RecurrentRolloutStorage", "RolloutStorage", "RolloutStorageTS", "SequenceBatch", "Sequences"]

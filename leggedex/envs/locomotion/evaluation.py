@@ -13,6 +13,7 @@ import torch
 from leggedex.envs.first_episode import FirstEpisode
 from leggedex.envs.locomotion.env import LeggedLocomotion
 from leggedex.envs.locomotion.mirror import MirrorUnavailable, swap_sides
+from leggedex.envs.vec_env import reset_after_step
 
 DEFAULT_COMMANDS: tuple[tuple[float, float, float], ...] = (
     (0.5, 0.0, 0.0),
@@ -67,6 +68,7 @@ def evaluate_locomotion(
     heights, body_contact, foot_air = [], [], []
     for t in range(steps):
         obs, rewards, dones, extras = env.step(policy(obs))
+        reset_after_step(policy, dones)
         alive = first.update(rewards, dones, extras)
         if t >= settle:
             measured = torch.cat([env.base_lin_vel[:, :2], env.base_ang_vel[:, 2:3]], dim=1)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from leggedex.envs.locomotion.env import LeggedLocomotion
+from leggedex.envs.vec_env import reset_after_step
 
 
 def check_video_support() -> None:
@@ -50,7 +51,8 @@ def render_rollout(
     try:
         obs = env.reset()
         for _ in range(int(round(duration_s / env.step_dt))):
-            obs, _, _, _ = env.step(policy(obs))
+            obs, _, dones, _ = env.step(policy(obs))
+            reset_after_step(policy, dones)
             frames.append(renderer.render(world))
     finally:
         renderer.close()

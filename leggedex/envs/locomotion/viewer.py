@@ -17,6 +17,7 @@ from typing import Any
 import torch
 
 from leggedex.envs.locomotion.env import LeggedLocomotion
+from leggedex.envs.vec_env import reset_after_step
 
 # GLFW key codes
 KEY_STEPS = {265: (0, 0.1), 264: (0, -0.1), 44: (1, 0.1), 46: (1, -0.1), 263: (2, 0.1), 262: (2, -0.1)}
@@ -79,7 +80,8 @@ def run_viewer(env: LeggedLocomotion, policy: Callable[[dict[str, torch.Tensor]]
         while viewer.is_running() and (duration_s is None or steps * env.step_dt < duration_s):
             started = time.perf_counter()
             env.set_evaluation_commands(torch.tensor([keys.command] * env.num_envs, device=env.device))
-            obs, _, _, _ = env.step(policy(obs))
+            obs, _, dones, _ = env.step(policy(obs))
+            reset_after_step(policy, dones)
             steps += 1
             with viewer.lock():
                 env.sim.pose(data, 0)

@@ -1,0 +1,118 @@
+"""Rollout storage for recurrent policies: transitions plus the recurrent state before each step, served as
+trajectory mini-batches.
+
+A mini-batch takes whole envs (``num_envs // num_mini_batches`` of them), so that every env's 24-step sequence stays
+in one piece. Each env's sequence is cut after every done into trajectories; the trajectories are zero-padded to
+a common length (``masks`` marks the real steps) and each starts from the state the rollout stored at its first
+step: a recurrent layer run over them sees exactly the states the rollout saw. The flat fields (actions,
+advantages, ...) are ordered as the unpadded outputs come back: env by env, then step by step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import torch
+
+from leggedex.storage.rollout import MiniBatch, RolloutStorage, Shuffle
+
+
+@dataclass
+class Sequences:
+    """Trajectories of a mini-batch: ``obs`` (time, trajectories, size) per group, ``masks`` (time, trajectories),
+    ``initial_states`` (layers, trajectories, hidden) per state tensor name."""
+
+    obs: dict[str, torch.Tensor]
+    masks: torch.Tensor
+    initial_states: dict[str, torch.Tensor]
+
+
+@dataclass
+class SequenceBatch(MiniBatch):
+    """A flat mini-batch (env-major order) with its trajectories for the recurrent networks."""
+
+    sequences: Sequences | None = None
+
+
+def split_trajectories(dones: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """For ``dones`` (steps, envs): the env-major flat index of each trajectory's first step, and its length. A
+    trajectory ends at a done or at the rollout's last step."""
+    ends = dones.clone()
+    ends[-1] = True
+    last = ends.transpose(0, 1).reshape(-1).nonzero().squeeze(-1)
+    first = torch.cat([last.new_zeros(1), last[:-1] + 1])
+    return first, last - first + 1
+
+
+def pad_trajectories(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """``x`` (steps, envs, size) cut into trajectories of ``lengths`` (env-major order), zero-padded:
+    (longest, trajectories, size)."""
+    flat = x.transpose(0, 1).reshape(-1, x.shape[-1])
+    pieces = torch.split(flat, lengths.tolist())
+    return torch.nn.utils.rnn.pad_sequence(list(pieces))
+
+
+class RecurrentRolloutStorage(RolloutStorage):
+    """``RolloutStorage`` plus ``states``: each named recurrent state tensor (``state_shapes``: name -> (layers,
+    hidden)) as it was before every step, (steps, layers, envs, hidden)."""
+
+    def __init__(
+        self, num_envs: int, num_steps: int, obs_sizes: dict[str, int], num_actions: int, device: torch.device | str,
+        state_shapes: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
+        super().__init__(num_envs, num_steps, obs_sizes, num_actions, device)
+        if not state_shapes:
+            raise ValueError("RecurrentRolloutStorage needs the policy's recurrent state shapes (state_shapes)")
+        self.states = {name: torch.zeros(num_steps, layers, num_envs, hidden, device=self.device)
+                       for name, (layers, hidden) in state_shapes.items()}
+
+    def add(self, obs: dict[str, torch.Tensor], actions: torch.Tensor, log_probs: torch.Tensor,
+            action_mean: torch.Tensor, action_std: torch.Tensor, values: torch.Tensor, rewards: torch.Tensor,
+            dones: torch.Tensor, states: dict[str, torch.Tensor] | None = None) -> None:
+        if states is None or set(states) != set(self.states):
+            raise ValueError(f"a recurrent transition needs the states {sorted(self.states)}, got "
+                             f"{sorted(states or {})}")
+        i = self.step
+        super().add(obs, actions, log_probs, action_mean, action_std, values, rewards, dones)
+        for name, buffer in self.states.items():
+            buffer[i].copy_(states[name])
+
+    def env_batches(self, num_mini_batches: int, num_epochs: int, shuffle: Shuffle = "every_epoch"
+                    ) -> Iterator[torch.Tensor]:
+        """Env indices for ``num_epochs`` passes, each split into ``num_mini_batches`` equal sets of envs
+        (``shuffle`` as in ``batch_indices``, over envs instead of transitions)."""
+        if num_mini_batches > self.num_envs:
+            raise ValueError(f"num_mini_batches={num_mini_batches} exceeds the {self.num_envs} envs a recurrent "
+                             "mini-batch splits")
+        size = self.num_envs // num_mini_batches
+        order = torch.empty(0, dtype=torch.long, device=self.device)
+        for epoch in range(num_epochs):
+            if epoch == 0 or shuffle == "every_epoch":
+                order = torch.randperm(self.num_envs, device=self.device)
+            for k in range(num_mini_batches):
+                yield order[k * size : (k + 1) * size]
+
+    def sequence_batch(self, envs: torch.Tensor, groups: Iterable[str] | None = None) -> SequenceBatch:
+        """The transitions of ``envs``: flat fields in env-major order and the trajectories they form."""
+        names = list(self.obs) if groups is None else list(groups)
+
+        def flat(x: torch.Tensor) -> torch.Tensor:
+            return x[:, envs].transpose(0, 1).flatten(0, 1)
+
+        first, lengths = split_trajectories(self.dones[:, envs])
+        step, env = first % self.num_steps, envs[first // self.num_steps]
+        sequences = Sequences(
+            obs={name: pad_trajectories(self.obs[name][:, envs], lengths) for name in names},
+            masks=torch.arange(int(lengths.max()), device=self.device)[:, None] < lengths[None, :],
+            initial_states={name: buffer[step, :, env].transpose(0, 1).contiguous()
+                            for name, buffer in self.states.items()},
+        )
+        return SequenceBatch({name: flat(self.obs[name]) for name in names}, flat(self.actions), flat(self.values),
+                             flat(self.advantages), flat(self.returns), flat(self.log_probs), flat(self.action_mean),
+                             flat(self.action_std), sequences)
+
+    def mini_batches(self, num_mini_batches: int, num_epochs: int, groups: Iterable[str] | None = None,
+                     shuffle: Shuffle = "every_epoch") -> Iterator[MiniBatch]:
+        for envs in self.env_batches(num_mini_batches, num_epochs, shuffle):
+            yield self.sequence_batch(envs, groups)
