@@ -19,7 +19,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer, seed_everythin
 from callbacks import EpisodeStatsLogger, IterationCheckpoint
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import PointMassReach
-from leggedex.methods import PPO
+from leggedex.methods import PPO, RecurrentPPO
 
 from conftest import SMALL_PPO, flat_parameters, make_trainer
 
@@ -88,7 +88,7 @@ SYMMETRY = {"symmetry_augmentation": True, "symmetry_loss_coef": 0.5}
 
 
 def fit(out: Path, devices: int, iterations: int, ckpt_path: str | None = None,
-        symmetry: bool = False) -> dict[str, Any]:
+        symmetry: bool = False, recurrent: bool = False) -> dict[str, Any]:
     torch.set_num_threads(1)
     seed_everything(SEED, verbose=False)
     stats, recorder = RecordingStats(), Recorder()
@@ -97,8 +97,12 @@ def fit(out: Path, devices: int, iterations: int, ckpt_path: str | None = None,
     trainer = make_trainer(iterations, callbacks=[stats, recorder, checkpoint], devices=devices,
                            strategy="ddp" if devices > 1 else "auto", enable_checkpointing=True)
     datamodule = OnPolicyDataModule(env=rank_dependent_env, num_envs=NUM_ENVS, seed=ENV_SEED)
-    trainer.fit(make_method(**(SYMMETRY if symmetry else {})), datamodule=datamodule, ckpt_path=ckpt_path)
+    method = (RecurrentPPO(**{**SMALL_PPO, "learning_rate": 3e-3, "rnn_hidden_size": 8, "critic_recurrent": True})
+              if recurrent else make_method(**(SYMMETRY if symmetry else {})))
+    trainer.fit(method, datamodule=datamodule, ckpt_path=ckpt_path)
     record = {**recorder.record, "logged": stats.logged, "world_size": trainer.world_size}
+    if recurrent:
+        record["states"] = {name: state.clone() for name, state in method.states.items()}
     torch.save(record, out / f"rank{trainer.global_rank}.pt")
     return record
 
@@ -110,8 +114,9 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=4)
     parser.add_argument("--ckpt_path", type=str, default=None)
     parser.add_argument("--symmetry", action="store_true", help="PPO with mirrored samples and the mirror loss")
+    parser.add_argument("--recurrent", action="store_true", help="RecurrentPPO (LSTM actor and critic)")
     args = parser.parse_args()
-    fit(args.out, args.devices, args.iterations, args.ckpt_path, args.symmetry)
+    fit(args.out, args.devices, args.iterations, args.ckpt_path, args.symmetry, args.recurrent)
 
 
 if __name__ == "__main__":

@@ -217,6 +217,16 @@ def test_symmetry_under_ddp_keeps_the_ranks_identical_and_the_normalizers_symmet
     assert any(k.startswith("Loss/symmetry") for k in ranks[0]["logged"][-1])
 
 
+def test_recurrent_ppo_under_ddp_keeps_the_ranks_identical_and_checkpoints_each_ranks_states(tmp_path) -> None:
+    ranks = launch_ddp(tmp_path, "--recurrent")
+    assert_same_training_state(ranks[0]["end"], ranks[1]["end"])
+    assert not torch.equal(ranks[0]["states"]["actor_h"], ranks[1]["states"]["actor_h"])  # each rank's own envs
+    saved = torch.load(tmp_path / "checkpoints" / f"model_{ITERATIONS}.ckpt", weights_only=False)
+    for rank, record in enumerate(ranks):
+        for name, state in record["states"].items():
+            assert torch.equal(saved["leggedex"]["recurrent_states"][rank][name], state), (rank, name)
+
+
 def test_ddp_checkpoint_resumes_on_one_rank_with_rank_zeros_env(ddp_run, tmp_path) -> None:
     out, _ = ddp_run
     ckpt_path = out / "checkpoints" / f"model_{CHECKPOINT_EVERY}.ckpt"
