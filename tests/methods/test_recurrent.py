@@ -98,3 +98,24 @@ def test_refusals_name_the_problem() -> None:
         other = RecurrentPPO(**{**SMALL_RNN, "rnn_hidden_size": 8})
         other.build(ObsSpec({"policy": 6, "critic": 8}, num_actions=2))
         other.check_checkpoint_shapes(method.state_dict())
+
+
+def test_the_quickstart_config_trains_and_plays_and_export_says_what_is_missing(tmp_path, monkeypatch,
+                                                                               capsys) -> None:
+    from leggedex.cli import main
+    from leggedex.cli.checkpoint import load_method
+
+    from conftest import REPO
+
+    config = str(REPO / "configs" / "quickstart_rnn.yaml")
+    monkeypatch.chdir(tmp_path)
+    main(["fit", "--config", config, "--data.num_envs", "16", "--model.num_steps_per_env", "8",
+          "--trainer.max_epochs", "2", "--run_name", "rnn"])
+    (ckpt,) = tmp_path.glob("logs/quickstart_rnn/*_rnn/checkpoints/last.ckpt")
+    _, method = load_method(["--config", config], ckpt)
+    assert isinstance(method, RecurrentPPO) and set(method.recurrent_state()) == {"h", "c"}
+    capsys.readouterr()
+    main(["play", "--config", config, "--ckpt_path", str(ckpt), "--num_envs", "8", "--duration", "1"])
+    assert "| envs | survival | mean return |" in capsys.readouterr().out
+    with pytest.raises(NotImplementedError, match="carries a recurrent state \\(h, c\\); exporting it"):
+        main(["export", "--config", config, "--ckpt_path", str(ckpt), "--out", str(tmp_path / "export")])
