@@ -59,9 +59,38 @@ class DeployPolicy(nn.Module):
         return self._method[0].inference_policy(*inputs)
 
 
-def example_inputs(method: OnPolicyMethod, batch: int = 1) -> tuple[torch.Tensor, ...]:
+class StatefulDeployPolicy(nn.Module):
+    """A recurrent deploy policy for one robot with its state inside (buffers of batch 1): ``forward(*obs)`` returns
+    the actions and keeps the next state; ``reset()`` zeroes it (at start-up and whenever the robot restarts)."""
+
+    def __init__(self, policy: DeployPolicy, shapes: dict[str, tuple[int, int]]) -> None:
+        super().__init__()
+        self.policy = policy
+        self.state_names = list(shapes)
+        for name, (layers, hidden) in shapes.items():
+            self.register_buffer(name, torch.zeros(layers, 1, hidden))
+
+    def _state(self) -> list[torch.Tensor]:
+        return [getattr(self, name) for name in self.state_names]
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        actions, *state = self.policy(*inputs, *self._state())
+        for buffer, new in zip(self._state(), state):
+            buffer.copy_(new)
+        return actions
+
+    def reset(self) -> torch.Tensor:
+        for buffer in self._state():
+            buffer.zero_()
+        return self._state()[0]
+
+
+def example_inputs(method: OnPolicyMethod, batch: int = 1, state: bool = True) -> tuple[torch.Tensor, ...]:
+    """Zero observations of ``batch`` robots, followed by zero recurrent states (``state``) if the policy has any."""
     spec = method.built_obs_spec
-    return tuple(torch.zeros(batch, spec.groups[group]) for group in method.policy_inputs())
+    obs = tuple(torch.zeros(batch, spec.groups[group]) for group in method.policy_inputs())
+    states = tuple(torch.zeros(layers, batch, hidden) for layers, hidden in method.recurrent_state().values())
+    return obs + (states if state else ())
 
 
 def export_torchscript(method: OnPolicyMethod, path: Path) -> None:
@@ -74,22 +103,38 @@ def export_torchscript(method: OnPolicyMethod, path: Path) -> None:
     try:
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            traced = torch.jit.trace(policy, example_inputs(method, batch=2), check_trace=True)
+            if method.recurrent_state():
+                stateful = StatefulDeployPolicy(policy, method.recurrent_state())
+                # not checked by re-running: every call moves the state on
+                traced = torch.jit.trace_module(stateful, {"forward": example_inputs(method, 1, state=False),
+                                                           "reset": ()}, check_trace=False)
+                traced.reset()
+            else:
+                traced = torch.jit.trace(policy, example_inputs(method, batch=2), check_trace=True)
             traced.save(str(path))
     finally:
         for parameter in trainable:
             parameter.requires_grad_(True)
 
 
+def state_io_names(method: OnPolicyMethod) -> tuple[list[str], list[str]]:
+    """The ONNX input and output names of the recurrent state tensors (``h_in`` -> ``h_out``, ...)."""
+    names = list(method.recurrent_state())
+    return [f"{name}_in" for name in names], [f"{name}_out" for name in names]
+
+
 def export_onnx(method: OnPolicyMethod, path: Path, opset: int = ONNX_OPSET) -> None:
     policy = DeployPolicy(method).eval()
-    names = list(policy.input_names)
-    axes = {name: {0: "batch"} for name in [*names, "actions"]}
+    state_in, state_out = state_io_names(method)
+    names = [*policy.input_names, *state_in]
+    outputs = ["actions", *state_out]
+    axes = {name: {0: "batch"} for name in [*policy.input_names, "actions"]}
+    axes.update({name: {1: "batch"} for name in [*state_in, *state_out]})
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        # the TorchScript-based exporter: an MLP needs nothing more, and it needs no onnxscript
+        # the TorchScript-based exporter: an MLP (or an LSTM / GRU) needs nothing more, and it needs no onnxscript
         torch.onnx.export(policy, example_inputs(method, batch=2), str(path), dynamo=False, opset_version=opset,
-                          input_names=names, output_names=["actions"], dynamic_axes=axes)
+                          input_names=names, output_names=outputs, dynamic_axes=axes)
 
 
 # ------------------------------------------------------------------------------------------- the contract
@@ -125,6 +170,15 @@ def deploy_contract(method: OnPolicyMethod, env: VecEnv, ckpt_path: str | Path |
         "normalization": "folded into the exported policy: feed raw observations as the env assembles them",
         "env": env_contract,
     }
+    if method.recurrent_state():
+        state_in, state_out = state_io_names(method)
+        contract["recurrent_state"] = {
+            "tensors": [{"name": name, "input": i, "output": o, "shape": [layers, "batch", hidden]}
+                        for (name, (layers, hidden)), i, o in zip(method.recurrent_state().items(), state_in,
+                                                                  state_out)],
+            "reset": "zeros at start-up and whenever a robot restarts (its episode ends); ONNX: feed each output back "
+                     "as the next step's input; TorchScript (one robot): the state is kept inside, call reset()",
+        }
     return json.loads(json.dumps(contract))  # plain JSON types, so that it equals what read_contract returns
 
 
@@ -157,11 +211,6 @@ def export(config_args: list[str], ckpt_path: str | Path, out_dir: str | Path | 
     """Load, check against the config's env, and write ``policy.pt``, ``policy.onnx``, ``deploy.json``."""
     check_export_support()
     cli, method = load_method(config_args, ckpt_path)
-    if method.recurrent_state():
-        raise NotImplementedError(
-            f"{method.method_name()}'s deployed policy carries a recurrent state ({', '.join(method.recurrent_state())}"
-            "); exporting it (state inputs and outputs in ONNX, a TorchScript module with reset(), the state in the "
-            "deploy contract) is not built yet. leggedex play runs it from the checkpoint.")
     env = build_env(cli, num_envs=1, seed=0)
     try:
         check_policy_fits_env(method, env, ckpt_path)

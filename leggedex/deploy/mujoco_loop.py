@@ -210,6 +210,9 @@ class MujocoRobotLoop:
                 raise ValueError(f"input {entry['name']!r} needs observation term(s) {unknown} that a joint-space "
                                  f"loop cannot read from the robot (it reads {list(KNOWN_TERMS)})")
         self.session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+        # a recurrent policy's state, fed back at every step and zeroed by reset()
+        self.recurrent = (contract.get("recurrent_state") or {}).get("tensors", [])
+        self.state: dict[str, np.ndarray] = {}
         self.data = [mujoco.MjData(self.model) for _ in range(num_robots)]
         self.num_robots = num_robots
         n, nj = num_robots, len(self.default)
@@ -247,6 +250,7 @@ class MujocoRobotLoop:
         self.targets[:] = self.default
         self.prev_targets[:] = self.default
         self.histories = {}
+        self.state = {}
 
     def _standing_height(self, data: mujoco.MjData, clearance: float = 0.002) -> float:
         """The base height at which the robot's lowest point is ``clearance`` above the ground (bisection on
@@ -312,7 +316,13 @@ class MujocoRobotLoop:
     # ------------------------------------------------------------------ control
     def act(self, observations: dict[str, np.ndarray]) -> np.ndarray:
         feed = {entry["name"]: observations[entry["name"]].astype(np.float32) for entry in self.inputs}
-        return self.session.run(["actions"], feed)[0].astype(np.float64)
+        n = self.num_robots
+        for tensor in self.recurrent:
+            layers, _, hidden = tensor["shape"]
+            feed[tensor["input"]] = self.state.get(tensor["name"], np.zeros((layers, n, hidden), dtype=np.float32))
+        actions, *state = self.session.run(["actions", *(t["output"] for t in self.recurrent)], feed)
+        self.state = {tensor["name"]: value for tensor, value in zip(self.recurrent, state)}
+        return actions.astype(np.float64)
 
     def apply(self, actions: np.ndarray) -> None:
         """Clip the actions, make them the next targets and run one control period of physics."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from lightning.pytorch import seed_everything
@@ -100,10 +101,13 @@ def test_refusals_name_the_problem() -> None:
         other.check_checkpoint_shapes(method.state_dict())
 
 
-def test_the_quickstart_config_trains_and_plays_and_export_says_what_is_missing(tmp_path, monkeypatch,
-                                                                               capsys) -> None:
+def test_the_quickstart_config_trains_plays_and_exports_with_the_state_as_inputs_and_outputs(
+        tmp_path, monkeypatch, capsys) -> None:
+    import onnxruntime as ort
+
     from leggedex.cli import main
     from leggedex.cli.checkpoint import load_method
+    from leggedex.cli.export import read_contract
 
     from conftest import REPO
 
@@ -117,5 +121,28 @@ def test_the_quickstart_config_trains_and_plays_and_export_says_what_is_missing(
     capsys.readouterr()
     main(["play", "--config", config, "--ckpt_path", str(ckpt), "--num_envs", "8", "--duration", "1"])
     assert "| envs | survival | mean return |" in capsys.readouterr().out
-    with pytest.raises(NotImplementedError, match="carries a recurrent state \\(h, c\\); exporting it"):
-        main(["export", "--config", config, "--ckpt_path", str(ckpt), "--out", str(tmp_path / "export")])
+    main(["export", "--config", config, "--ckpt_path", str(ckpt), "--out", str(tmp_path / "export")])
+    contract = read_contract(tmp_path / "export" / "deploy.json")
+    tensors = contract["recurrent_state"]["tensors"]
+    assert [(t["input"], t["output"], t["shape"]) for t in tensors] == [("h_in", "h_out", [1, "batch", 64]),
+                                                                        ("c_in", "c_out", [1, "batch", 64])]
+    session = ort.InferenceSession(str(tmp_path / "export" / "policy.onnx"), providers=["CPUExecutionProvider"])
+    scripted = torch.jit.load(str(tmp_path / "export" / "policy.pt"))
+    torch.manual_seed(0)
+    reference = method.deployed_policy()
+    state = {name: torch.zeros(1, 3, 64).numpy() for name in ("h", "c")}
+    for step in range(12):  # three robots; the first restarts at step 5, all at step 9
+        obs = torch.randn(3, 6)
+        dones = torch.tensor([step == 5, False, False]) | (step == 9)
+        with torch.inference_mode():
+            expected = reference({"policy": obs})
+        actions, h, c = session.run(["actions", "h_out", "c_out"], {"policy": obs.numpy(), "h_in": state["h"],
+                                                                    "c_in": state["c"]})
+        np.testing.assert_allclose(actions, expected.numpy(), atol=1e-5, rtol=0)
+        if step == 10:  # the robots restarted after step 9
+            scripted.reset()
+        with torch.no_grad():
+            torch.testing.assert_close(scripted(obs[1:2]), expected[1:2], atol=1e-5, rtol=0)  # one robot: no. 1
+        keep = (~dones).numpy()[None, :, None]
+        state = {"h": h * keep, "c": c * keep}
+        reference.reset(dones)
