@@ -24,8 +24,8 @@ from leggedex.envs.vec_env import Obs, ObsSpec
 from leggedex.methods.base import DeployedPolicy, gather_to_rank_zero
 from leggedex.methods.ppo import PPO
 from leggedex.modules.actor_critic_recurrent import RecurrentActorCritic, States
-from leggedex.modules.memory import RNN_TYPES
-from leggedex.storage.recurrent import RecurrentRolloutStorage, SequenceBatch
+from leggedex.modules.memory import RNN_TYPES, forget
+from leggedex.storage.recurrent import RecurrentRolloutStorage, SequenceBatch, Sequences
 from leggedex.storage.rollout import MiniBatch
 
 
@@ -76,7 +76,7 @@ class RecurrentPPO(PPO):
         super().setup_storage(num_envs)
         zero = self.built_actor_critic.zero_states(num_envs, self.device)
         resumed = self._resumed_states
-        if resumed is not None and all(resumed[k].shape == zero[k].shape for k in zero) and set(resumed) == set(zero):
+        if resumed is not None and set(resumed) == set(zero) and all(resumed[k].shape == zero[k].shape for k in zero):
             self.states = {name: tensor.to(self.device) for name, tensor in resumed.items()}
         else:  # a new run (or one resumed with another number of envs: its episodes start afresh anyway)
             self.states = zero
@@ -102,12 +102,11 @@ class RecurrentPPO(PPO):
 
     def process_env_step(self, obs: Obs, rewards: torch.Tensor, dones: torch.Tensor, extras: dict[str, Any]) -> None:
         super().process_env_step(obs, rewards, dones, extras)
-        keep = (~dones).to(rewards.dtype)[None, :, None]
-        self.states = {name: self._next_states[name] * keep for name in self.states}
+        self.states = {name: forget(self._next_states[name], dones) for name in self.states}
         self._next_states = {}
 
     # ---------------------------------------------------------------------------------------------- learning
-    def _sequences(self, batch: MiniBatch) -> Any:
+    def _sequences(self, batch: MiniBatch) -> Sequences:
         if not isinstance(batch, SequenceBatch) or batch.sequences is None:
             raise TypeError(f"{type(self).__name__} trains on trajectory mini-batches (RecurrentRolloutStorage), got "
                             f"a {type(batch).__name__}")
@@ -164,6 +163,4 @@ class RecurrentDeployedPolicy(DeployedPolicy):
         return actions
 
     def reset(self, dones: torch.Tensor) -> None:
-        if self.state:
-            keep = (~dones.to(self.method.device)).to(self.state[0].dtype)[None, :, None]
-            self.state = tuple(tensor * keep for tensor in self.state)
+        self.state = tuple(forget(tensor, dones) for tensor in self.state)

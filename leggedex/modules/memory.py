@@ -13,9 +13,9 @@ RNN_TYPES: dict[str, type[nn.LSTM] | type[nn.GRU]] = {"lstm": nn.LSTM, "gru": nn
 State = tuple[torch.Tensor, ...]
 
 
-def state_names(rnn_type: str) -> tuple[str, ...]:
-    """The names of the state's tensors: ``("h", "c")`` for an LSTM, ``("h",)`` for a GRU."""
-    return ("h", "c") if rnn_type == "lstm" else ("h",)
+def forget(state: torch.Tensor, dones: torch.Tensor) -> torch.Tensor:
+    """``state`` (layers, batch, hidden) with the columns of the envs where ``dones`` is true zeroed."""
+    return state * (~dones.to(state.device)).to(state.dtype)[None, :, None]
 
 
 class Memory(nn.Module):
@@ -35,11 +35,8 @@ class Memory(nn.Module):
 
     @property
     def state_names(self) -> tuple[str, ...]:
-        return state_names(self.rnn_type)
-
-    def zero_state(self, batch: int, device: torch.device | str | None = None) -> State:
-        shape = (self.num_layers, batch, self.hidden_size)
-        return tuple(torch.zeros(shape, device=device) for _ in self.state_names)
+        """The names of the state's tensors: ``("h", "c")`` for an LSTM, ``("h",)`` for a GRU."""
+        return ("h", "c") if self.rnn_type == "lstm" else ("h",)
 
     def _run(self, x: torch.Tensor, state: State) -> tuple[torch.Tensor, State]:
         if self.rnn_type == "lstm":
