@@ -1,7 +1,9 @@
 """Helper of test_ddp_ts.py: fits a small TeacherStudentPPO under Lightning's DDP (gloo, CPU), ``SWITCH`` teacher
 iterations and then distillation iterations (callbacks.DistillationPhase), in one fit.
 
-    python tests/ddp_fit_ts.py --out DIR
+    python tests/ddp_fit_ts.py --out DIR [--recurrent]
+
+``--recurrent`` fits RecurrentTeacherStudentPPO (an LSTM student, backpropagation truncated at 3 steps) instead.
 
 Lightning's strategy runs this command again for rank 1. Every rank writes ``DIR/rank<r>.pt``: its full state
 after every iteration (every parameter and buffer, the frozen teacher's included, each optimizer's state and
@@ -22,8 +24,9 @@ from lightning.pytorch import Callback, LightningModule, Trainer, seed_everythin
 from callbacks import DistillationPhase
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import PointMassReach
+from leggedex.methods import RecurrentTeacherStudentPPO
 
-from conftest import TS_ENV, make_trainer, make_ts
+from conftest import SMALL_TS, TS_ENV, make_trainer, make_ts
 
 WORLD = 2
 ITERATIONS = 4
@@ -45,22 +48,28 @@ class StateRecorder(Callback):
         })
 
 
-def fit(out: Path) -> None:
+def fit(out: Path, recurrent: bool = False) -> None:
     torch.set_num_threads(1)
     seed_everything(SEED, verbose=False)
     stats, states = RecordingStats(), StateRecorder()
     callbacks = [DistillationPhase(start_iteration=SWITCH, learning_rate=3e-3), stats, states]
     trainer = make_trainer(ITERATIONS, callbacks=callbacks, devices=WORLD, strategy="ddp_find_unused_parameters_true")
     datamodule = OnPolicyDataModule(env=partial(PointMassReach, **TS_ENV), num_envs=NUM_ENVS, seed=ENV_SEED)
-    trainer.fit(make_ts(learning_rate=3e-3, encoder_learning_rate=3e-3), datamodule=datamodule)
-    record = {"states": states.states, "logged": stats.logged, "world_size": trainer.world_size}
+    rates = dict(learning_rate=3e-3, encoder_learning_rate=3e-3)
+    method = (RecurrentTeacherStudentPPO(**SMALL_TS, **rates, rnn_hidden_size=8, truncation_steps=3) if recurrent
+              else make_ts(**rates))
+    trainer.fit(method, datamodule=datamodule)
+    record = {"states": states.states, "logged": stats.logged, "world_size": trainer.world_size,
+              "recurrent_states": {k: v.clone() for k, v in getattr(method, "states", {}).items()}}
     torch.save(record, out / f"rank{trainer.global_rank}.pt")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
-    fit(parser.parse_args().out)
+    parser.add_argument("--recurrent", action="store_true", help="RecurrentTeacherStudentPPO (an LSTM student)")
+    args = parser.parse_args()
+    fit(args.out, args.recurrent)
 
 
 if __name__ == "__main__":

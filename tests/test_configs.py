@@ -49,3 +49,13 @@ def test_the_gpu_config_parses(name: str, capsys) -> None:
     assert exit_info.value.code in (0, None)
     printed = yaml.safe_load(capsys.readouterr().out)
     assert printed["data"]["env"]["init_args"]["backend"]["init_args"]["graph"] is True
+
+
+def test_the_recurrent_go2_config_trains_the_go2_flat_task() -> None:
+    flat = yaml.safe_load((REPO / "configs" / "go2_flat.yaml").read_text())
+    rnn = yaml.safe_load((REPO / "configs" / "go2_flat_rnn.yaml").read_text())
+    assert rnn["model"]["class_path"] == "leggedex.methods.RecurrentPPO"
+    recurrent_keys = {"rnn_type", "rnn_hidden_size", "rnn_num_layers", "critic_recurrent"}
+    rnn_args = {k: v for k, v in rnn["model"]["init_args"].items() if k not in recurrent_keys}
+    assert rnn_args == flat["model"]["init_args"]
+    assert {k: v for k, v in rnn.items() if k != "model"} == {k: v for k, v in flat.items() if k != "model"}

@@ -1,6 +1,7 @@
 """TeacherStudentPPO under Lightning's DDP with find_unused_parameters (2 gloo CPU processes, tests/ddp_fit_ts.py):
 one fit of teacher iterations and then distillation iterations; the ranks, which step different envs, must hold
-identical parameters, normalizer statistics, frozen teacher and optimizer states after every iteration."""
+identical parameters, normalizer statistics, frozen teacher and optimizer states after every iteration; the same
+with a recurrent student (RecurrentTeacherStudentPPO), whose per-env states differ between ranks."""
 
 from __future__ import annotations
 
@@ -16,10 +17,11 @@ from test_ddp import run_to_completion
 from conftest import REPO, SMALL_TS
 
 
-@pytest.fixture(scope="module")
-def ranks(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+@pytest.fixture(scope="module", params=["mlp_student", "recurrent_student"])
+def ranks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     out = tmp_path_factory.mktemp("ddp_ts")
-    run_to_completion([sys.executable, str(REPO / "tests" / "ddp_fit_ts.py"), "--out", str(out)], REPO)
+    flags = ["--recurrent"] if request.param == "recurrent_student" else []
+    run_to_completion([sys.executable, str(REPO / "tests" / "ddp_fit_ts.py"), "--out", str(out), *flags], REPO)
     return [torch.load(out / f"rank{rank}.pt", weights_only=False) for rank in range(WORLD)]
 
 
@@ -43,6 +45,8 @@ def test_ranks_stay_identical_through_the_teacher_and_the_distillation_phase(ran
         for x, y in zip(a["adam"], b["adam"]):
             assert len(x) == len(y) and all(same(s, t) for s, t in zip(x, y)), iteration
         assert not torch.equal(a["rng"], b["rng"])  # each rank samples its own action noise
+    for name, state in first["recurrent_states"].items():  # each rank's student follows its own envs
+        assert not torch.equal(state, second["recurrent_states"][name]), name
 
 
 def test_each_phase_trains_what_it_should_on_every_rank(ranks) -> None:

@@ -5,7 +5,8 @@ from leggedex.methods.divergence import NonFiniteError, StdOutOfRange, TrainingD
 from leggedex.methods.estimator import EstimatorPPO
 from leggedex.methods.ppo import PPO
 from leggedex.methods.recurrent_ppo import RecurrentPPO
+from leggedex.methods.recurrent_teacher_student import RecurrentTeacherStudentPPO
 from leggedex.methods.teacher_student import TeacherStudentPPO
 
-__all__ = ["PPO", "EstimatorPPO", "NonFiniteError", "OnPolicyMethod", "RecurrentPPO", "Rollout", "StdOutOfRange",
-           "TeacherStudentPPO", "TrainingDiverged"]
+__all__ = ["EstimatorPPO", "NonFiniteError", "OnPolicyMethod", "PPO", "RecurrentPPO", "RecurrentTeacherStudentPPO",
+           "Rollout", "StdOutOfRange", "TeacherStudentPPO", "TrainingDiverged"]

@@ -37,6 +37,7 @@ from torch import nn
 
 from leggedex.envs.vec_env import Obs, ObsSpec, VecEnv
 from leggedex.methods.divergence import check_finite, check_gradients
+from leggedex.modules.memory import forget
 
 T = TypeVar("T")
 
@@ -203,8 +204,8 @@ class OnPolicyMethod(LightningModule):
 
     def deployed_policy(self) -> DeployedPolicy:
         """``inference_policy`` as a function of an env's observations (see ``DeployedPolicy``): what play,
-        evaluation and video drive the env with."""
-        return DeployedPolicy(self)
+        evaluation and video drive the env with; a ``RecurrentDeployedPolicy`` when it carries a recurrent state."""
+        return RecurrentDeployedPolicy(self) if self.recurrent_state() else DeployedPolicy(self)
 
     def recurrent_state(self) -> dict[str, tuple[int, int]]:
         """The recurrent state the deployed policy carries from step to step: name -> (layers, hidden size), in
@@ -340,6 +341,28 @@ class DeployedPolicy:
 
     def reset(self, dones: torch.Tensor) -> None:
         """Forget what the policy remembers of the envs where ``dones`` is true."""
+
+
+class RecurrentDeployedPolicy(DeployedPolicy):
+    """The deployed policy of a method whose ``inference_policy`` carries a recurrent state (``recurrent_state()``),
+    with one state per env: zero at first and after ``reset(dones)``."""
+
+    def __init__(self, method: OnPolicyMethod) -> None:
+        super().__init__(method)
+        self.state: tuple[torch.Tensor, ...] = ()
+
+    def __call__(self, obs: Obs) -> torch.Tensor:
+        inputs = self.inputs(obs)
+        batch = inputs[0].shape[0]
+        if not self.state or self.state[0].shape[1] != batch:
+            self.state = tuple(torch.zeros(layers, batch, hidden, device=self.method.device)
+                               for layers, hidden in self.method.recurrent_state().values())
+        actions, *state = self.method.inference_policy(*inputs, *self.state)
+        self.state = tuple(state)
+        return actions
+
+    def reset(self, dones: torch.Tensor) -> None:
+        self.state = tuple(forget(tensor, dones) for tensor in self.state)
 
 
 def on_policy_method(module: LightningModule, who: str) -> OnPolicyMethod:

@@ -5,7 +5,7 @@ envs, hidden) each), stores the state before each step with the transition, step
 episode ended. The rollout storage (``RecurrentRolloutStorage``) serves mini-batches of whole envs cut into
 trajectories at dones, each started from its stored state, so the update evaluates the policy on the hidden states
 the rollout acted with. The last value of a rollout is computed from the current state without stepping it.
-The states are in the checkpoint (each rank's, as the RNG states are), so a resumed run continues bit-exactly.
+The states are in the checkpoint (``EnvStatesMixin``), so a resumed run continues bit-exactly.
 
 Deployed, the policy takes the actor's state after its observations and returns the next one after the actions
 (``recurrent_state()`` names them); ``leggedex export`` turns that into ONNX inputs / outputs and a TorchScript
@@ -21,15 +21,15 @@ import torch
 from torch.distributions import Normal
 
 from leggedex.envs.vec_env import Obs, ObsSpec
-from leggedex.methods.base import DeployedPolicy, gather_to_rank_zero
+from leggedex.methods.env_states import EnvStatesMixin, States
 from leggedex.methods.ppo import PPO
-from leggedex.modules.actor_critic_recurrent import RecurrentActorCritic, States
-from leggedex.modules.memory import RNN_TYPES, forget
+from leggedex.modules.actor_critic_recurrent import RecurrentActorCritic
+from leggedex.modules.memory import RNN_TYPES
 from leggedex.storage.recurrent import RecurrentRolloutStorage, SequenceBatch, Sequences
 from leggedex.storage.rollout import MiniBatch
 
 
-class RecurrentPPO(PPO):
+class RecurrentPPO(EnvStatesMixin, PPO):
     """PPO's options (``**ppo_kwargs``, see ``PPO``; ``actor_hidden_dims`` / ``critic_hidden_dims`` are the MLP
     heads after the recurrent layers) plus ``rnn_type`` (``lstm`` / ``gru``), ``rnn_hidden_size``,
     ``rnn_num_layers`` and ``critic_recurrent`` (a recurrent layer of its own for the critic; default an MLP)."""
@@ -51,9 +51,7 @@ class RecurrentPPO(PPO):
             raise ValueError("RecurrentPPO: symmetry augmentation (model.symmetry_augmentation / symmetry_loss_coef) "
                              "does not apply to recurrent policies: a mirrored trajectory needs mirrored hidden "
                              "states, which the task's mirror cannot give")
-        self.states: States = {}  # per env, the state before the next step
-        self._next_states: States = {}  # what the step being taken leads to (applied in process_env_step)
-        self._resumed_states: States | None = None
+        self.init_env_states()
 
     # ------------------------------------------------------------------------------------------ construction
     @property
@@ -72,38 +70,26 @@ class RecurrentPPO(PPO):
                                  self.built_obs_spec.num_actions, self.device,
                                  state_shapes=self.built_actor_critic.state_shapes())
 
-    def setup_storage(self, num_envs: int) -> None:
-        super().setup_storage(num_envs)
-        zero = self.built_actor_critic.zero_states(num_envs, self.device)
-        resumed = self._resumed_states
-        if resumed is not None and set(resumed) == set(zero) and all(resumed[k].shape == zero[k].shape for k in zero):
-            self.states = {name: tensor.to(self.device) for name, tensor in resumed.items()}
-        else:  # a new run (or one resumed with another number of envs: its episodes start afresh anyway)
-            self.states = zero
-        self._resumed_states = None
+    def zero_states(self, num_envs: int) -> States:
+        return self.built_actor_critic.zero_states(num_envs, self.device)
 
     # ------------------------------------------------------------------------------------------------ acting
     def action_distribution(self, obs: Obs) -> Normal:
         """The policy's next step from the envs' current states (the state it leads to is applied once the env
         has stepped)."""
         dist, next_states = self.built_actor_critic.distribution_step(obs["policy"], self.states)
-        self._next_states.update(next_states)
+        self.propose_states(next_states)
         return dist
 
     def value(self, obs: Obs) -> torch.Tensor:
         """The critic from the envs' current states, which it does not change (the rollout's last value reads
         the state after the last step and leaves it for the next rollout)."""
         values, next_states = self.built_actor_critic.evaluate_step(obs["critic"], self.states)
-        self._next_states.update(next_states)
+        self.propose_states(next_states)
         return values
 
     def transition_extras(self, obs: Obs, stored: Obs) -> dict[str, Any]:
         return {"states": dict(self.states)}  # the state before this step, which the storage keeps
-
-    def process_env_step(self, obs: Obs, rewards: torch.Tensor, dones: torch.Tensor, extras: dict[str, Any]) -> None:
-        super().process_env_step(obs, rewards, dones, extras)
-        self.states = {name: forget(self._next_states[name], dones) for name in self.states}
-        self._next_states = {}
 
     # ---------------------------------------------------------------------------------------------- learning
     def _sequences(self, batch: MiniBatch) -> Sequences:
@@ -118,17 +104,6 @@ class RecurrentPPO(PPO):
     def batch_value(self, batch: MiniBatch) -> torch.Tensor:
         return self.built_actor_critic.evaluate_sequences(self._sequences(batch), batch.obs["critic"])
 
-    # ----------------------------------------------------------------------------------------- checkpoints
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_save_checkpoint(checkpoint)
-        checkpoint["leggedex"]["recurrent_states"] = gather_to_rank_zero(self.states)
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)
-        saved = checkpoint["leggedex"].get("recurrent_states") or []
-        if self.global_rank < len(saved):
-            self._resumed_states = saved[self.global_rank]
-
     # -------------------------------------------------------------------------------------------- deployment
     def recurrent_state(self) -> dict[str, tuple[int, int]]:
         memory = self.built_actor_critic.actor_memory
@@ -138,29 +113,3 @@ class RecurrentPPO(PPO):
     def inference_policy(self, policy_obs: torch.Tensor, *state: torch.Tensor  # type: ignore[override]
                          ) -> tuple[torch.Tensor, ...]:
         return self.built_actor_critic.act_inference_step(policy_obs, *state)
-
-    def deployed_policy(self) -> RecurrentDeployedPolicy:
-        return RecurrentDeployedPolicy(self)
-
-
-class RecurrentDeployedPolicy(DeployedPolicy):
-    """The deployed recurrent policy with one state per env: zero at first and after ``reset(dones)``."""
-
-    method: RecurrentPPO
-
-    def __init__(self, method: RecurrentPPO) -> None:
-        super().__init__(method)
-        self.state: tuple[torch.Tensor, ...] = ()
-
-    def __call__(self, obs: Obs) -> torch.Tensor:
-        inputs = self.inputs(obs)
-        batch = inputs[0].shape[0]
-        if not self.state or self.state[0].shape[1] != batch:
-            self.state = tuple(torch.zeros(layers, batch, hidden, device=self.method.device)
-                               for layers, hidden in self.method.recurrent_state().values())
-        actions, *state = self.method.inference_policy(*inputs, *self.state)
-        self.state = tuple(state)
-        return actions
-
-    def reset(self, dones: torch.Tensor) -> None:
-        self.state = tuple(forget(tensor, dones) for tensor in self.state)

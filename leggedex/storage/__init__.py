@@ -1,7 +1,9 @@
 """Rollout storages, one per observation layout a method trains on."""
 
 from leggedex.storage.recurrent import RecurrentRolloutStorage, SequenceBatch, Sequences
+from leggedex.storage.recurrent_ts import RecurrentRolloutStorageTS
 from leggedex.storage.rollout import MiniBatch, RolloutStorage
 from leggedex.storage.rollout_ts import RolloutStorageTS
 
-__all__ = ["MiniBatch", "RecurrentRolloutStorage", "RolloutStorage", "RolloutStorageTS", "SequenceBatch", "Sequences"]
+__all__ = ["MiniBatch", "RecurrentRolloutStorage", "RecurrentRolloutStorageTS", "RolloutStorage", "RolloutStorageTS",
+           "SequenceBatch", "Sequences"]

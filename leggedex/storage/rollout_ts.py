@@ -13,7 +13,7 @@ takes ``teacher_actions`` as well, and ``distillation_mini_batches`` slices the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -26,14 +26,17 @@ DISTILLATION_GROUPS: tuple[str, ...] = ("policy", "history")
 
 
 class RolloutStorageTS(RolloutStorage):
-    """A ``RolloutStorage`` that holds ``policy``, ``privileged``, ``history`` and ``critic``."""
+    """A ``RolloutStorage`` that holds ``policy``, ``privileged``, ``history`` and ``critic`` (``required_groups``)."""
+
+    required_groups: ClassVar[tuple[str, ...]] = TS_GROUPS
 
     def __init__(
         self, num_envs: int, num_steps: int, obs_sizes: dict[str, int], num_actions: int, device: torch.device | str
     ) -> None:
-        missing = [name for name in TS_GROUPS if name not in obs_sizes]
+        missing = [name for name in self.required_groups if name not in obs_sizes]
         if missing:
-            raise ValueError(f"RolloutStorageTS needs the observation group(s) {missing}; got {sorted(obs_sizes)}")
+            raise ValueError(f"{type(self).__name__} needs the observation group(s) {missing}; got "
+                             f"{sorted(obs_sizes)}")
         super().__init__(num_envs, num_steps, obs_sizes, num_actions, device)
         self.teacher_actions = torch.zeros_like(self.actions)
 
