@@ -146,7 +146,8 @@ def averaged_gradients_reference(iterations: int) -> dict[str, Any]:
             n._pending = sum(rank_sums[1:], rank_sums[0])
             n.commit()
 
-        batches = [storage.mini_batches(hp.num_mini_batches, hp.num_learning_epochs) for storage in storages]
+        batches = [storage.mini_batches(hp.num_mini_batches, hp.num_learning_epochs, shuffle=hp.mini_batch_shuffle)
+                   for storage in storages]
         for _ in range(hp.num_mini_batches * hp.num_learning_epochs):
             mini = []
             for rank in range(WORLD):
@@ -167,7 +168,8 @@ def averaged_gradients_reference(iterations: int) -> dict[str, Any]:
                 grads.append([p.grad.clone() for p in params])
             for p, *rank_grads in zip(params, *grads):
                 p.grad = sum(g / WORLD for g in rank_grads)
-            nn.utils.clip_grad_norm_(params, hp.max_grad_norm)
+            for group in method.clip_groups(optimizer) or [params]:  # the method's gradient-norm clipping
+                nn.utils.clip_grad_norm_(group, hp.max_grad_norm)
             optimizer.step()
         for storage in storages:
             storage.clear()
