@@ -4,9 +4,10 @@ from leggedex.methods.base import OnPolicyMethod, Rollout
 from leggedex.methods.divergence import NonFiniteError, StdOutOfRange, TrainingDiverged
 from leggedex.methods.estimator import EstimatorPPO
 from leggedex.methods.ppo import PPO
+from leggedex.methods.recurrent_estimator import RecurrentEstimatorPPO
 from leggedex.methods.recurrent_ppo import RecurrentPPO
 from leggedex.methods.recurrent_teacher_student import RecurrentTeacherStudentPPO
 from leggedex.methods.teacher_student import TeacherStudentPPO
 
-__all__ = ["EstimatorPPO", "NonFiniteError", "OnPolicyMethod", "PPO", "RecurrentPPO", "RecurrentTeacherStudentPPO",
-           "Rollout", "StdOutOfRange", "TeacherStudentPPO", "TrainingDiverged"]
+__all__ = ["EstimatorPPO", "NonFiniteError", "OnPolicyMethod", "PPO", "RecurrentEstimatorPPO", "RecurrentPPO",
+           "RecurrentTeacherStudentPPO", "Rollout", "StdOutOfRange", "TeacherStudentPPO", "TrainingDiverged"]

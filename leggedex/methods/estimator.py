@@ -63,15 +63,19 @@ class EstimatorPPO(PPO):
     def built_actor_critic(self) -> ActorCriticEstimator:
         return self.built(self.actor_critic)
 
-    def build_networks(self, spec: ObsSpec) -> None:
+    def network_arguments(self, spec: ObsSpec) -> dict[str, Any]:
+        """What ``actor_critic_type`` is built with (resolving the estimated terms in ``spec`` first)."""
         hp = self.hparams
         self.estimated = EstimatedTerms.resolve(spec, hp.estimated_terms, hp.probability_terms, type(self).__name__)
-        self.actor_critic = ActorCriticEstimator(
+        return dict(
             num_policy_obs=spec.groups["policy"], num_history_obs=spec.groups["history"],
             num_critic_obs=spec.groups["critic"], num_actions=spec.num_actions, num_estimates=self.estimated.size,
             num_probabilities=self.estimated.num_probabilities, estimator_hidden_dims=hp.estimator_hidden_dims,
             **self.network_options(),
         )
+
+    def build_networks(self, spec: ObsSpec) -> None:
+        self.actor_critic = self.actor_critic_type(**self.network_arguments(spec))
 
     # ------------------------------------------------------------------------------------------------ hooks
     def normalize_obs(self, obs: Obs, observe: bool = True) -> Obs:

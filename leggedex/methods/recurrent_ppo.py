@@ -21,11 +21,10 @@ import torch
 from torch.distributions import Normal
 
 from leggedex.envs.vec_env import Obs, ObsSpec
-from leggedex.methods.env_states import EnvStatesMixin, States
+from leggedex.methods.env_states import EnvStatesMixin, check_recurrent_options
 from leggedex.methods.ppo import PPO
 from leggedex.modules.actor_critic_recurrent import RecurrentActorCritic
-from leggedex.modules.memory import RNN_TYPES
-from leggedex.storage.recurrent import RecurrentRolloutStorage, SequenceBatch, Sequences
+from leggedex.storage.recurrent import RecurrentRolloutStorage
 from leggedex.storage.rollout import MiniBatch
 
 
@@ -42,15 +41,8 @@ class RecurrentPPO(EnvStatesMixin, PPO):
     def __init__(self, rnn_type: str = "lstm", rnn_hidden_size: int = 256, rnn_num_layers: int = 1,
                  critic_recurrent: bool = False, **ppo_kwargs: Any) -> None:
         super().__init__(**ppo_kwargs)
-        if rnn_type not in RNN_TYPES:
-            raise ValueError(f"model.rnn_type must be one of {sorted(RNN_TYPES)}, got {rnn_type!r}")
-        if rnn_hidden_size <= 0 or rnn_num_layers <= 0:
-            raise ValueError(f"model.rnn_hidden_size and model.rnn_num_layers must be positive, got {rnn_hidden_size} "
-                             f"and {rnn_num_layers}")
-        if self.hparams.symmetry_augmentation or self.hparams.symmetry_loss_coef > 0:
-            raise ValueError("RecurrentPPO: symmetry augmentation (model.symmetry_augmentation / symmetry_loss_coef) "
-                             "does not apply to recurrent policies: a mirrored trajectory needs mirrored hidden "
-                             "states, which the task's mirror cannot give")
+        check_recurrent_options(type(self).__name__, rnn_type, rnn_hidden_size, rnn_num_layers,
+                                self.hparams.symmetry_augmentation or self.hparams.symmetry_loss_coef > 0)
         self.init_env_states()
 
     # ------------------------------------------------------------------------------------------ construction
@@ -65,13 +57,8 @@ class RecurrentPPO(EnvStatesMixin, PPO):
             rnn_type=hp.rnn_type, rnn_hidden_size=hp.rnn_hidden_size, rnn_num_layers=hp.rnn_num_layers,
             critic_recurrent=hp.critic_recurrent, **self.network_options())
 
-    def build_storage(self, num_envs: int) -> RecurrentRolloutStorage:
-        return self.storage_type(num_envs, self.num_steps_per_env, self.stored_obs_groups(),
-                                 self.built_obs_spec.num_actions, self.device,
-                                 state_shapes=self.built_actor_critic.state_shapes())
-
-    def zero_states(self, num_envs: int) -> States:
-        return self.built_actor_critic.zero_states(num_envs, self.device)
+    def state_shapes(self) -> dict[str, tuple[int, int]]:
+        return self.built_actor_critic.state_shapes()
 
     # ------------------------------------------------------------------------------------------------ acting
     def action_distribution(self, obs: Obs) -> Normal:
@@ -88,21 +75,12 @@ class RecurrentPPO(EnvStatesMixin, PPO):
         self.propose_states(next_states)
         return values
 
-    def transition_extras(self, obs: Obs, stored: Obs) -> dict[str, Any]:
-        return {"states": dict(self.states)}  # the state before this step, which the storage keeps
-
     # ---------------------------------------------------------------------------------------------- learning
-    def _sequences(self, batch: MiniBatch) -> Sequences:
-        if not isinstance(batch, SequenceBatch) or batch.sequences is None:
-            raise TypeError(f"{type(self).__name__} trains on trajectory mini-batches (RecurrentRolloutStorage), got "
-                            f"a {type(batch).__name__}")
-        return batch.sequences
-
     def batch_distribution(self, batch: MiniBatch) -> Normal:
-        return self.built_actor_critic.distribution_sequences(self._sequences(batch))
+        return self.built_actor_critic.distribution_sequences(self.batch_sequences(batch))
 
     def batch_value(self, batch: MiniBatch) -> torch.Tensor:
-        return self.built_actor_critic.evaluate_sequences(self._sequences(batch), batch.obs["critic"])
+        return self.built_actor_critic.evaluate_sequences(self.batch_sequences(batch), batch.obs["critic"])
 
     # -------------------------------------------------------------------------------------------- deployment
     def recurrent_state(self) -> dict[str, tuple[int, int]]:

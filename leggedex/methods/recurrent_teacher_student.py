@@ -23,10 +23,9 @@ from torch.distributions import Normal
 
 from leggedex.envs.vec_env import Obs, ObsSpec
 from leggedex.methods.distillation_settings import DistillationSettings
-from leggedex.methods.env_states import EnvStatesMixin, States
+from leggedex.methods.env_states import EnvStatesMixin, check_recurrent_options
 from leggedex.methods.teacher_student import TeacherStudentPPO
 from leggedex.modules.actor_critic_ts_recurrent import ActorCriticRecurrentTS
-from leggedex.modules.memory import RNN_TYPES
 from leggedex.storage.recurrent_ts import RECURRENT_TS_GROUPS, RecurrentRolloutStorageTS, StudentBatch
 from leggedex.storage.rollout_ts import RolloutStorageTS
 
@@ -45,20 +44,14 @@ class RecurrentTeacherStudentPPO(EnvStatesMixin, TeacherStudentPPO):
     def __init__(self, rnn_type: str = "lstm", rnn_hidden_size: int = 256, rnn_num_layers: int = 1,
                  truncation_steps: int | None = None, **ts_kwargs: Any) -> None:
         super().__init__(**ts_kwargs)
-        if rnn_type not in RNN_TYPES:
-            raise ValueError(f"model.rnn_type must be one of {sorted(RNN_TYPES)}, got {rnn_type!r}")
-        if rnn_hidden_size <= 0 or rnn_num_layers <= 0:
-            raise ValueError(f"model.rnn_hidden_size and model.rnn_num_layers must be positive, got {rnn_hidden_size} "
-                             f"and {rnn_num_layers}")
         if truncation_steps is not None and not 0 < truncation_steps <= self.num_steps_per_env:
             raise ValueError(f"model.truncation_steps must lie in [1, num_steps_per_env={self.num_steps_per_env}] "
                              f"(or be null for the whole rollout), got {truncation_steps}")
         if self.hparams.history_encoder_type != "mlp":
             raise ValueError(f"{type(self).__name__}: the student's encoder is the recurrent layer (model.rnn_type); "
                              f"model.history_encoder_type {self.hparams.history_encoder_type!r} does not apply")
-        if self.hparams.symmetry_augmentation or self.hparams.symmetry_loss_coef > 0:
-            raise ValueError(f"{type(self).__name__}: symmetry augmentation does not apply to a recurrent student (a "
-                             "mirrored trajectory needs mirrored hidden states)")
+        check_recurrent_options(type(self).__name__, rnn_type, rnn_hidden_size, rnn_num_layers,
+                                self.hparams.symmetry_augmentation or self.hparams.symmetry_loss_coef > 0)
         self.init_env_states()
 
     @property
@@ -77,13 +70,8 @@ class RecurrentTeacherStudentPPO(EnvStatesMixin, TeacherStudentPPO):
         return {**arguments, "rnn_type": hp.rnn_type, "rnn_hidden_size": hp.rnn_hidden_size,
                 "rnn_num_layers": hp.rnn_num_layers}
 
-    def build_storage(self, num_envs: int) -> RecurrentRolloutStorageTS:
-        return self.storage_type(num_envs, self.num_steps_per_env, self.stored_obs_groups(),
-                                 self.built_obs_spec.num_actions, self.device,
-                                 state_shapes=self.built_actor_critic.state_shapes())
-
-    def zero_states(self, num_envs: int) -> States:
-        return self.built_actor_critic.zero_states(num_envs, self.device)
+    def state_shapes(self) -> dict[str, tuple[int, int]]:
+        return self.built_actor_critic.state_shapes()
 
     # ------------------------------------------------------------------------------------------------ acting
     def acting_distribution(self, stored: Obs) -> Normal:
@@ -97,7 +85,7 @@ class RecurrentTeacherStudentPPO(EnvStatesMixin, TeacherStudentPPO):
         if not self.stepped:  # the teacher acted: the student follows the frame
             _, next_states = self.built_actor_critic.student_latent_step(stored["policy"], self.states)
             self.propose_states(next_states)
-        return {**super().transition_extras(obs, stored), "states": dict(self.states)}
+        return super().transition_extras(obs, stored)  # the teacher's label (distilling) and the state
 
     # ---------------------------------------------------------------------------------------------- learning
     def student_batches(self, storage: RolloutStorageTS, num_mini_batches: int, num_epochs: int

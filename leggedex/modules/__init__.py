@@ -2,6 +2,7 @@
 
 from leggedex.modules.actor_critic import ActorCritic
 from leggedex.modules.actor_critic_estimator import ActorCriticEstimator
+from leggedex.modules.actor_critic_estimator_recurrent import ActorCriticRecurrentEstimator
 from leggedex.modules.actor_critic_recurrent import RecurrentActorCritic
 from leggedex.modules.actor_critic_ts import ActorCriticTS
 from leggedex.modules.actor_critic_ts_recurrent import ActorCriticRecurrentTS
@@ -11,5 +12,6 @@ from leggedex.modules.mlp import MLP, activation
 from leggedex.modules.normalizer import EmpiricalNormalizer
 from leggedex.modules.tcn import TCNEncoder
 
-__all__ = ["ActorCritic", "ActorCriticEstimator", "ActorCriticRecurrentTS", "ActorCriticTS", "EmpiricalNormalizer",
-           "FrozenTeacher", "MLP", "Memory", "RecurrentActorCritic", "TCNEncoder", "activation"]
+__all__ = ["ActorCritic", "ActorCriticEstimator", "ActorCriticRecurrentEstimator", "ActorCriticRecurrentTS",
+           "ActorCriticTS", "EmpiricalNormalizer", "FrozenTeacher", "MLP", "Memory", "RecurrentActorCritic",
+           "TCNEncoder", "activation"]
