@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -108,9 +109,10 @@ def sequences_of(obs: dict[str, torch.Tensor], dones: torch.Tensor, states: dict
     )
 
 
-class RecurrentRolloutStorage(RolloutStorage):
-    """``RolloutStorage`` plus ``states``: each named recurrent state tensor (``state_shapes``: name -> (layers,
-    hidden)) as it was before every step, (steps, layers, envs, hidden)."""
+class StatesStorage(RolloutStorage):
+    """A mixin for rollout storages that also keep ``states``: each named recurrent state tensor (``state_shapes``:
+    name -> (layers, hidden)) as it was before every step, (steps, layers, envs, hidden); ``add`` takes them as
+    ``states=``. List it before the storage it extends."""
 
     def __init__(
         self, num_envs: int, num_steps: int, obs_sizes: dict[str, int], num_actions: int, device: torch.device | str,
@@ -119,12 +121,15 @@ class RecurrentRolloutStorage(RolloutStorage):
         super().__init__(num_envs, num_steps, obs_sizes, num_actions, device)
         self.states = state_buffers(state_shapes, num_steps, num_envs, self.device)
 
-    def add(self, obs: dict[str, torch.Tensor], actions: torch.Tensor, log_probs: torch.Tensor,
-            action_mean: torch.Tensor, action_std: torch.Tensor, values: torch.Tensor, rewards: torch.Tensor,
-            dones: torch.Tensor, states: dict[str, torch.Tensor] | None = None) -> None:
+    # keyword-only extension of the base signature (callers name every field), so mypy's positional check is moot
+    def add(self, *, states: dict[str, torch.Tensor] | None = None, **transition: Any) -> None:  # type: ignore[override]
         step = self.step
-        super().add(obs, actions, log_probs, action_mean, action_std, values, rewards, dones)
+        super().add(**transition)
         store_states(self.states, step, states)
+
+
+class RecurrentRolloutStorage(StatesStorage):
+    """``RolloutStorage`` plus the states before every step (``StatesStorage``), served as trajectory mini-batches."""
 
     def sequence_batch(self, envs: torch.Tensor, groups: Iterable[str] | None = None) -> SequenceBatch:
         """The transitions of ``envs``: flat fields in env-major order and the trajectories they form."""

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
 import torch
 
-from leggedex.storage.recurrent import Sequences, env_batches, env_major, sequences_of, state_buffers, store_states
+from leggedex.storage.recurrent import Sequences, StatesStorage, env_batches, env_major, sequences_of
 from leggedex.storage.rollout import Shuffle
 from leggedex.storage.rollout_ts import RolloutStorageTS
 
@@ -35,23 +35,11 @@ class StudentBatch:
     teacher_actions: torch.Tensor
 
 
-class RecurrentRolloutStorageTS(RolloutStorageTS):
+class RecurrentRolloutStorageTS(StatesStorage, RolloutStorageTS):
     """``RolloutStorageTS`` without the stacked ``history`` (the student carries its past in its state), plus
-    ``states``: the student's named state tensors (``state_shapes``: name -> (layers, hidden)) before every step."""
+    the student's named state tensors before every step (``StatesStorage``)."""
 
     required_groups: ClassVar[tuple[str, ...]] = RECURRENT_TS_GROUPS
-
-    def __init__(
-        self, num_envs: int, num_steps: int, obs_sizes: dict[str, int], num_actions: int, device: torch.device | str,
-        state_shapes: dict[str, tuple[int, int]] | None = None,
-    ) -> None:
-        super().__init__(num_envs, num_steps, obs_sizes, num_actions, device)
-        self.states = state_buffers(state_shapes, num_steps, num_envs, self.device)
-
-    def add(self, *, states: dict[str, torch.Tensor] | None = None, **transition: Any) -> None:  # type: ignore[override]
-        step = self.step
-        super().add(**transition)
-        store_states(self.states, step, states)
 
     def student_batches(self, num_mini_batches: int, num_epochs: int, max_length: int | None = None,
                         shuffle: Shuffle = "every_epoch") -> Iterator[StudentBatch]:
