@@ -1,9 +1,10 @@
 """Helper of test_ddp_ts.py: fits a small TeacherStudentPPO under Lightning's DDP (gloo, CPU), ``SWITCH`` teacher
 iterations and then distillation iterations (callbacks.DistillationPhase), in one fit.
 
-    python tests/ddp_fit_ts.py --out DIR [--recurrent]
+    python tests/ddp_fit_ts.py --out DIR [--recurrent | --cts]
 
-``--recurrent`` fits RecurrentTeacherStudentPPO (an LSTM student, backpropagation truncated at 3 steps) instead.
+``--recurrent`` fits RecurrentTeacherStudentPPO (an LSTM student, backpropagation truncated at 3 steps) instead,
+``--cts`` CTSPPO (each rank splits its own envs into teachers and students).
 
 Lightning's strategy runs this command again for rank 1. Every rank writes ``DIR/rank<r>.pt``: its full state
 after every iteration (every parameter and buffer, the frozen teacher's included, each optimizer's state and
@@ -24,7 +25,7 @@ from lightning.pytorch import Callback, LightningModule, Trainer, seed_everythin
 from callbacks import DistillationPhase
 from leggedex.data import OnPolicyDataModule
 from leggedex.envs import PointMassReach
-from leggedex.methods import RecurrentTeacherStudentPPO
+from leggedex.methods import CTSPPO, RecurrentTeacherStudentPPO
 
 from conftest import SMALL_TS, TS_ENV, make_trainer, make_ts
 
@@ -48,7 +49,7 @@ class StateRecorder(Callback):
         })
 
 
-def fit(out: Path, recurrent: bool = False) -> None:
+def fit(out: Path, recurrent: bool = False, cts: bool = False) -> None:
     torch.set_num_threads(1)
     seed_everything(SEED, verbose=False)
     stats, states = RecordingStats(), StateRecorder()
@@ -56,10 +57,13 @@ def fit(out: Path, recurrent: bool = False) -> None:
     trainer = make_trainer(ITERATIONS, callbacks=callbacks, devices=WORLD, strategy="ddp_find_unused_parameters_true")
     datamodule = OnPolicyDataModule(env=partial(PointMassReach, **TS_ENV), num_envs=NUM_ENVS, seed=ENV_SEED)
     rates = dict(learning_rate=3e-3, encoder_learning_rate=3e-3)
-    method = (RecurrentTeacherStudentPPO(**SMALL_TS, **rates, rnn_hidden_size=8, truncation_steps=3) if recurrent
-              else make_ts(**rates))
+    if recurrent:
+        method = RecurrentTeacherStudentPPO(**SMALL_TS, **rates, rnn_hidden_size=8, truncation_steps=3)
+    else:
+        method = CTSPPO(**SMALL_TS, **rates) if cts else make_ts(**rates)
     trainer.fit(method, datamodule=datamodule)
     record = {"states": states.states, "logged": stats.logged, "world_size": trainer.world_size,
+              "teacher_envs": getattr(method, "teacher_envs", None),
               "recurrent_states": {k: v.clone() for k, v in getattr(method, "states", {}).items()}}
     torch.save(record, out / f"rank{trainer.global_rank}.pt")
 
@@ -68,8 +72,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--recurrent", action="store_true", help="RecurrentTeacherStudentPPO (an LSTM student)")
+    parser.add_argument("--cts", action="store_true", help="CTSPPO (concurrent teacher-student)")
     args = parser.parse_args()
-    fit(args.out, args.recurrent)
+    fit(args.out, args.recurrent, args.cts)
 
 
 if __name__ == "__main__":

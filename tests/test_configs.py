@@ -59,3 +59,19 @@ def test_the_recurrent_go2_config_trains_the_go2_flat_task() -> None:
     rnn_args = {k: v for k, v in rnn["model"]["init_args"].items() if k not in recurrent_keys}
     assert rnn_args == flat["model"]["init_args"]
     assert {k: v for k, v in rnn.items() if k != "model"} == {k: v for k, v in flat.items() if k != "model"}
+
+
+METHOD_KEYS = {  # the options of each method beside go2_ts's, which its Go2 config may set
+    "go2_cts": {"teacher_fraction", "encoder_learning_rate", "num_encoder_epochs"},
+}
+
+
+@pytest.mark.parametrize("name", list(METHOD_KEYS))
+def test_the_method_configs_train_the_go2_ts_task(name: str) -> None:
+    ts = yaml.safe_load((REPO / "configs" / "go2_ts.yaml").read_text())
+    other = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+    assert other["data"] == ts["data"] and other["seed_everything"] == ts["seed_everything"]
+    phases = [c for c in ts["trainer"]["callbacks"] if c["class_path"] != "callbacks.DistillationPhase"]
+    assert other["trainer"]["callbacks"] == phases
+    shared = set(ts["model"]["init_args"]) - METHOD_KEYS[name]
+    assert {k: other["model"]["init_args"].get(k) for k in shared} == {k: ts["model"]["init_args"][k] for k in shared}

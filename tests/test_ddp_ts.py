@@ -1,7 +1,8 @@
 """TeacherStudentPPO under Lightning's DDP with find_unused_parameters (2 gloo CPU processes, tests/ddp_fit_ts.py):
 one fit of teacher iterations and then distillation iterations; the ranks, which step different envs, must hold
 identical parameters, normalizer statistics, frozen teacher and optimizer states after every iteration; the same
-with a recurrent student (RecurrentTeacherStudentPPO), whose per-env states differ between ranks."""
+with a recurrent student (RecurrentTeacherStudentPPO), whose per-env states differ between ranks, and with CTSPPO,
+whose ranks each split their own envs into teachers and students."""
 
 from __future__ import annotations
 
@@ -16,11 +17,13 @@ from test_ddp import run_to_completion
 
 from conftest import REPO, SMALL_TS
 
+FLAGS = {"mlp_student": [], "recurrent_student": ["--recurrent"], "cts": ["--cts"]}
 
-@pytest.fixture(scope="module", params=["mlp_student", "recurrent_student"])
+
+@pytest.fixture(scope="module", params=list(FLAGS))
 def ranks(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     out = tmp_path_factory.mktemp("ddp_ts")
-    flags = ["--recurrent"] if request.param == "recurrent_student" else []
+    flags = FLAGS[request.param]
     run_to_completion([sys.executable, str(REPO / "tests" / "ddp_fit_ts.py"), "--out", str(out), *flags], REPO)
     return [torch.load(out / f"rank{rank}.pt", weights_only=False) for rank in range(WORLD)]
 
@@ -45,6 +48,9 @@ def test_ranks_stay_identical_through_the_teacher_and_the_distillation_phase(ran
         for x, y in zip(a["adam"], b["adam"]):
             assert len(x) == len(y) and all(same(s, t) for s, t in zip(x, y)), iteration
         assert not torch.equal(a["rng"], b["rng"])  # each rank samples its own action noise
+    if first["teacher_envs"] is not None:  # CTS: each rank's first 3/4 envs are its teachers
+        expected = [True] * (NUM_ENVS * 3 // 4) + [False] * (NUM_ENVS // 4)
+        assert first["teacher_envs"].tolist() == second["teacher_envs"].tolist() == expected
     for name, state in first["recurrent_states"].items():  # each rank's student follows its own envs
         assert not torch.equal(state, second["recurrent_states"][name]), name
 

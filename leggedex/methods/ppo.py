@@ -20,6 +20,8 @@ Methods built on PPO override small hooks instead of PPO's bodies:
   ``batch_distribution(batch)`` and ``batch_value(batch)`` the same on a mini-batch (by default on its groups);
 - ``acting_distribution(obs)`` and ``transition_extras(obs, stored)``: who acts in rollouts, and what else each
   step stores;
+- ``standardize_advantages(storage)`` and ``sample_groups(batch)``: advantages standardized over groups of envs, and
+  surrogates averaged per group of samples (the first group's KL sets the learning rate);
 - ``auxiliary_losses(batch)``: extra terms, coefficients included, added to every PPO mini-batch loss;
 - ``after_ppo_update(storage, optimizers)``: a stage of its own after the PPO epochs, with further optimizers;
 - ``ppo_parameters()``: what the PPO optimizer (the first one) trains;
@@ -312,8 +314,16 @@ class PPO(OnPolicyMethod):
         last_values = self.value(self.normalize_obs(last_obs, observe=False))
         storage.compute_returns(last_values, self.hparams.gamma, self.hparams.lam)
         if self.hparams.normalize_advantage and not self.hparams.normalize_advantage_per_mini_batch:
-            adv = storage.advantages
-            adv.copy_(standardized(adv))
+            self.standardize_advantages(storage)
+
+    def standardize_advantages(self, storage: RolloutStorage) -> None:
+        """The rollout's advantages shifted to mean 0 and scaled to std 1 (``normalize_advantage``)."""
+        storage.advantages.copy_(standardized(storage.advantages))
+
+    def sample_groups(self, batch: MiniBatch) -> list[torch.Tensor] | None:
+        """Boolean masks splitting a mini-batch's samples into groups whose surrogate losses are averaged apart and
+        then summed; the learning-rate schedule reads the first group's KL. None: one group of all samples."""
+        return None
 
     def clip_groups(self, optimizer: Any) -> list[list[nn.Parameter]] | None:
         """The parameter sets whose gradient norms are clipped each on its own: ``None`` (``grad_norm_clipping:
@@ -359,12 +369,17 @@ class PPO(OnPolicyMethod):
         hp = self.hparams
         dist = self.batch_distribution(batch)
         n = batch.action_mean.shape[0]
+        groups = self.sample_groups(batch)
         if hp.schedule == "adaptive":
-            self.adapt_learning_rate(batch.action_mean, batch.action_std, dist.mean[:n], dist.stddev[:n], optimizer)
+            kl = groups[0] if groups is not None else slice(None)
+            self.adapt_learning_rate(batch.action_mean[kl], batch.action_std[kl], dist.mean[:n][kl],
+                                     dist.stddev[:n][kl], optimizer)
         log_probs = dist.log_prob(batch.actions).sum(-1)
         ratio = torch.exp(log_probs - batch.log_probs)
         clipped = ratio.clamp(1.0 - hp.clip_param, 1.0 + hp.clip_param)
-        surrogate = -torch.min(batch.advantages * ratio, batch.advantages * clipped).mean()
+        per_sample = -torch.min(batch.advantages * ratio, batch.advantages * clipped)
+        surrogate = (per_sample.mean() if groups is None
+                     else sum((per_sample[mask].mean() for mask in groups), per_sample.new_zeros(())))
 
         values = self.batch_value(batch)
         if hp.use_clipped_value_loss:

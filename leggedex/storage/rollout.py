@@ -100,12 +100,13 @@ class RolloutStorage:
         self.returns.copy_(self.advantages + self.values)
 
     def batch_indices(
-        self, num_mini_batches: int, num_epochs: int, shuffle: Shuffle = "every_epoch"
+        self, num_mini_batches: int, num_epochs: int, shuffle: Shuffle = "every_epoch", total: int | None = None
     ) -> Iterator[torch.Tensor]:
-        """Indices into the flattened (step * env) rollout for ``num_epochs`` passes, each split into
-        ``num_mini_batches`` equal parts: a new random permutation each pass (``shuffle="every_epoch"``), or one
-        drawn for the first pass and reused, so that every pass sees the same mini-batches (``"once"``, rsl_rl's)."""
-        total = self.num_envs * self.num_steps
+        """Indices into the flattened (step * env) rollout, or into ``total`` samples, for ``num_epochs`` passes,
+        each split into ``num_mini_batches`` equal parts: a new random permutation each pass
+        (``shuffle="every_epoch"``), or one drawn for the first pass and reused, so that every pass sees the same
+        mini-batches (``"once"``, rsl_rl's)."""
+        total = self.num_envs * self.num_steps if total is None else total
         if num_mini_batches > total:
             raise ValueError(f"num_mini_batches={num_mini_batches} exceeds the rollout size {total}")
         if shuffle not in SHUFFLES:
@@ -133,4 +134,11 @@ class RolloutStorage:
         fields = [x.flatten(0, 1) for x in (self.actions, self.values, self.advantages, self.returns,
                                             self.log_probs, self.action_mean, self.action_std)]
         for idx in self.batch_indices(num_mini_batches, num_epochs, shuffle):
-            yield MiniBatch({name: x[idx] for name, x in obs.items()}, *(x[idx] for x in fields))
+            yield self.mini_batch(idx, MiniBatch(obs, *fields))
+
+    def mini_batch(self, idx: torch.Tensor, flat: MiniBatch) -> MiniBatch:
+        """The samples ``idx`` of the flattened rollout ``flat`` (a storage with per-sample fields of its own adds
+        them here)."""
+        return MiniBatch({name: x[idx] for name, x in flat.obs.items()}, flat.actions[idx], flat.values[idx],
+                         flat.advantages[idx], flat.returns[idx], flat.log_probs[idx], flat.action_mean[idx],
+                         flat.action_std[idx])

@@ -66,5 +66,6 @@ class RolloutStorageTS(RolloutStorage):
     def sliced(
         self, data: dict[str, torch.Tensor], num_mini_batches: int, num_epochs: int
     ) -> Iterator[dict[str, torch.Tensor]]:
-        for idx in self.batch_indices(num_mini_batches, num_epochs):
+        total = next(iter(data.values())).shape[0]
+        for idx in self.batch_indices(num_mini_batches, num_epochs, total=total):
             yield {name: x[idx] for name, x in data.items()}
