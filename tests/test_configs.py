@@ -63,15 +63,39 @@ def test_the_recurrent_go2_config_trains_the_go2_flat_task() -> None:
 
 METHOD_KEYS = {  # the options of each method beside go2_ts's, which its Go2 config may set
     "go2_cts": {"teacher_fraction", "encoder_learning_rate", "num_encoder_epochs"},
+    "go2_dreamwaq": {"latent_dim", "privilege_encoder_hidden_dims", "history_encoder_hidden_dims",
+                     "history_encoder_type", "encoder_learning_rate", "num_encoder_epochs"},
 }
+DATA_KEYS = {"go2_dreamwaq": {"noise_free_policy"}}  # observation options a method adds to go2_ts's
 
 
 @pytest.mark.parametrize("name", list(METHOD_KEYS))
 def test_the_method_configs_train_the_go2_ts_task(name: str) -> None:
     ts = yaml.safe_load((REPO / "configs" / "go2_ts.yaml").read_text())
     other = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
+    added = DATA_KEYS.get(name, set())
+    observations = other["data"]["env"]["init_args"]["observations"]
+    assert all(observations.pop(key) is True for key in added)
     assert other["data"] == ts["data"] and other["seed_everything"] == ts["seed_everything"]
     phases = [c for c in ts["trainer"]["callbacks"] if c["class_path"] != "callbacks.DistillationPhase"]
     assert other["trainer"]["callbacks"] == phases
     shared = set(ts["model"]["init_args"]) - METHOD_KEYS[name]
     assert {k: other["model"]["init_args"].get(k) for k in shared} == {k: ts["model"]["init_args"][k] for k in shared}
+
+
+def test_the_go2_dreamwaq_config_builds_on_the_go2() -> None:
+    from leggedex.cli import LeggedexCLI
+    from leggedex.methods import DreamWaQPPO
+
+    cli = LeggedexCLI(args=["--config", str(REPO / "configs" / "go2_dreamwaq.yaml"), "--trainer.logger", "false",
+                            "--data.env.init_args.backend.init_args.num_threads", "1"],
+                      run=False, save_config_callback=None)
+    env = cli.datamodule.env_factory(2, 0, "cpu")
+    try:
+        method = cli.model
+        method.build(env.obs_spec)
+    finally:
+        env.close()
+    assert isinstance(method, DreamWaQPPO) and method.obs_spec.groups["noise_free_policy"] == 45
+    ac = method.actor_critic
+    assert ac.actor[0].in_features == 45 + 16 + 3 and ac.decoder.out_dim == 45 and ac.estimator.in_dim == 900

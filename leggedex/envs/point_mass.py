@@ -16,7 +16,8 @@ each axis. A policy that knows the polarity holds the goal; one that does not pu
 the axes. ``policy_velocity=False`` zeroes the ``policy`` group's velocity term, a memory task: the velocity
 is then known only from successive ``to_goal`` readings (a recurrent policy or a history can difference them; a
 single frame cannot). ``history`` (``history_length`` > 0) holds the last N ``policy`` frames, oldest first,
-zeroed when an episode starts. Observations are computed once per step or reset and cached, so the history
+zeroed when an episode starts; ``noise_free_policy`` (``noise_free_policy=True``) the ``policy`` frame without
+its noise. Observations are computed once per step or reset and cached, so the history
 advances exactly once per step.
 """
 
@@ -38,6 +39,7 @@ GROUP_TERMS: dict[str, tuple[tuple[str, int], ...]] = {  # unscaled, in assembly
     "policy": (("to_goal", 2), ("velocity", 2), ("action", 2)),
     "critic": (("to_goal", 2), ("velocity", 2), ("action", 2), ("position", 2)),
     "privileged": (("velocity", 2), ("drag", 1), ("action_gain", 2)),
+    "noise_free_policy": (("to_goal", 2), ("velocity", 2), ("action", 2)),
 }
 
 
@@ -68,6 +70,7 @@ class PointMassReach(VecEnv):
         action_scale_range: tuple[float, float] | None = None,
         flip_action_axes: bool = False,
         policy_velocity: bool = True,
+        noise_free_policy: bool = False,
     ) -> None:
         super().__init__(num_envs, seed, device)
         if dt <= 0 or episode_length_s <= 0:
@@ -97,6 +100,7 @@ class PointMassReach(VecEnv):
         self.drag_range = drag_range
         self.action_scale_range = action_scale_range
         self.flip_action_axes = flip_action_axes
+        self.noise_free_policy = noise_free_policy
 
         n, dev = num_envs, self.device
         self.env_drag = torch.full((n,), float(drag), device=dev)
@@ -118,6 +122,8 @@ class PointMassReach(VecEnv):
             groups["privileged"] = PRIVILEGED_SIZE
         if self.history is not None:
             groups["history"] = self.history.size
+        if self.noise_free_policy:
+            groups["noise_free_policy"] = POLICY_SIZE
         return groups
 
     @property
@@ -178,6 +184,10 @@ class PointMassReach(VecEnv):
         if not self.policy_velocity:
             policy[:, 2:4] = 0.0
         obs = {"policy": policy, "critic": critic}
+        if self.noise_free_policy:
+            obs["noise_free_policy"] = critic[:, :POLICY_SIZE].clone()
+            if not self.policy_velocity:
+                obs["noise_free_policy"][:, 2:4] = 0.0
         if self.privileged:
             obs["privileged"] = torch.cat([self.velocity, self.env_drag[:, None], self.env_action_gain], dim=1)
         if self.history is not None:

@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 from lightning.fabric.utilities.apply_func import move_data_to_device
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
+from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities import AttributeDict
 from torch import nn
 
@@ -40,6 +41,7 @@ from leggedex.methods.divergence import check_finite, check_gradients
 from leggedex.modules.memory import forget
 
 T = TypeVar("T")
+DDP_FIX = "--trainer.strategy ddp_find_unused_parameters_true"
 
 
 @dataclass
@@ -100,6 +102,9 @@ class OnPolicyMethod(LightningModule):
     # option given on resume replaces the checkpoint's (``leggedex fit --ckpt_path``)
     fixed_on_resume: ClassVar[tuple[str, ...]] = ()
     storage_type: ClassVar[type] = object  # what build_storage must return (a subclass of it)
+    # why some backward passes leave parameters without a gradient (None: none does); DDP then needs
+    # find_unused_parameters=True, which ``setup`` requires
+    partial_backwards: ClassVar[str | None] = None
 
     if TYPE_CHECKING:
         # what save_hyperparameters() stores, read by attribute; Lightning's type also admits any other mapping
@@ -183,6 +188,16 @@ class OnPolicyMethod(LightningModule):
             # ranks sharing one seed would draw the same action noise for env i of every rank
             torch.manual_seed(int(os.environ.get("PL_GLOBAL_SEED", 0)) + self.global_rank)
         self.build(env.obs_spec)
+
+    def setup(self, stage: str) -> None:
+        strategy = self.trainer.strategy
+        # Lightning keeps DDP's keyword arguments in a private field; it has no public accessor for them
+        if (self.partial_backwards is not None and isinstance(strategy, DDPStrategy)
+                and not strategy._ddp_kwargs.get("find_unused_parameters", False)):
+            raise ValueError(
+                f"{type(self).__name__} under DDP needs find_unused_parameters=True: {self.partial_backwards}. Run "
+                f"with {DDP_FIX} (or DDPStrategy(find_unused_parameters=True))."
+            )
 
     def on_fit_start(self) -> None:
         self.setup_storage(self.datamodule_env().num_envs)

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -218,6 +218,17 @@ class PPO(OnPolicyMethod):
     def after_ppo_update(self, storage: RolloutStorage, optimizers: list[Any]) -> dict[str, float]:
         """A further training stage after the PPO epochs (``optimizers[1:]`` are its own); returns what it logs."""
         return {}
+
+    def descend(self, name: str, losses: Iterable[torch.Tensor], optimizer: Any) -> float:
+        """One clipped step of ``optimizer`` per loss (a stage of ``after_ppo_update``), each loss computed when the
+        previous step is done; returns the mean loss. A non-finite loss or gradient raises ``NonFiniteError`` naming
+        ``name``."""
+        total, count = 0.0, 0
+        for loss in losses:
+            self.clipped_step(name, loss, optimizer, self.hparams.max_grad_norm)
+            total += float(loss.detach())
+            count += 1
+        return total / count
 
     # ------------------------------------------------------------------------------------------------ acting
     def acting_distribution(self, stored: Obs) -> Normal:

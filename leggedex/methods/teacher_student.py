@@ -20,17 +20,17 @@ no encoder stage in that phase. The phase and its settings are kept in checkpoin
 
 Under DDP each backward leaves some parameters without a gradient (PPO's never reaches the history encoder, the
 encoder's reaches nothing else, the distillation's neither the critic nor the privilege encoder), which DDP
-accepts only with ``find_unused_parameters=True``; ``setup`` refuses a DDP strategy without it.
+accepts only with ``find_unused_parameters=True``; ``setup`` refuses a DDP strategy without it
+(``partial_backwards``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import torch
-from lightning.pytorch.strategies import DDPStrategy
 from lightning.pytorch.utilities.types import OptimizerLRScheduler
 from torch import nn
 from torch.distributions import Normal
@@ -43,8 +43,6 @@ from leggedex.modules.frozen_teacher import FrozenTeacher
 from leggedex.modules.normalizer import EmpiricalNormalizer, empirical
 from leggedex.storage.rollout import RolloutStorage, Shuffle
 from leggedex.storage.rollout_ts import TS_GROUPS, RolloutStorageTS
-
-DDP_FIX = "--trainer.strategy ddp_find_unused_parameters_true"
 
 
 class TeacherStudentPPO(PPO):
@@ -59,6 +57,9 @@ class TeacherStudentPPO(PPO):
     storage_type: ClassVar[type[RolloutStorageTS]] = RolloutStorageTS
     actor_critic: ActorCriticTS | None  # an actor_critic_type: check_networks checks it
     # the encoder's rate lives in its scheduler too: it cannot change on resume
+    partial_backwards: ClassVar[str | None] = (
+        "its PPO backward does not reach the history encoder, its encoder backward reaches nothing else and its "
+        "distillation phase trains neither the critic nor the privilege encoder")
     fixed_on_resume = PPO.fixed_on_resume + ("latent_dim", "privilege_encoder_hidden_dims",
                                              "history_encoder_hidden_dims", "history_encoder_type",
                                              "encoder_learning_rate", "encoder_lr_decay")
@@ -111,17 +112,6 @@ class TeacherStudentPPO(PPO):
         return "distillation" if self.distilling else "teacher"
 
     # ------------------------------------------------------------------------------------------ construction
-    def setup(self, stage: str) -> None:
-        strategy = self.trainer.strategy
-        # Lightning keeps DDP's keyword arguments in a private field; it has no public accessor for them
-        if isinstance(strategy, DDPStrategy) and not strategy._ddp_kwargs.get("find_unused_parameters", False):
-            raise ValueError(
-                f"{type(self).__name__} under DDP needs find_unused_parameters=True: its PPO backward does not reach "
-                "the history encoder, its encoder backward reaches nothing else and its distillation phase trains "
-                "neither the critic nor the privilege encoder. Run with "
-                f"{DDP_FIX} (or DDPStrategy(find_unused_parameters=True))."
-            )
-
     def network_arguments(self, spec: ObsSpec) -> dict[str, Any]:
         """What ``ActorCriticTS`` is built with: the groups' sizes and the network options."""
         hp = self.hparams
@@ -276,16 +266,6 @@ class TeacherStudentPPO(PPO):
         return {"Loss/distillation": self.descend("distillation loss", self.distillation_losses(storage, settings),
                                                   optimizer),
                 "Loss/distillation_learning_rate": settings.learning_rate}
-
-    def descend(self, name: str, losses: Iterable[torch.Tensor], optimizer: Any) -> float:
-        """One clipped step of ``optimizer`` per loss, each computed when the previous step is done; returns the
-        mean loss. A non-finite loss or gradient raises ``NonFiniteError`` naming ``name``."""
-        total, count = 0.0, 0
-        for loss in losses:
-            self.clipped_step(name, loss, optimizer, self.hparams.max_grad_norm)
-            total += float(loss.detach())
-            count += 1
-        return total / count
 
     # -------------------------------------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

@@ -38,9 +38,13 @@ class ActorCriticEstimator(ActorCritic):
         num_probabilities: int = 0,
         estimator_hidden_dims: list[int] | tuple[int, ...] = (256, 128),
         activation: str = "elu",
+        num_actor_context: int | None = None,
+        num_estimator_outputs: int | None = None,
         **actor_critic_options: Any,
     ) -> None:
-        """``actor_critic_options``: the other ``ActorCritic`` arguments (hidden sizes, std, normalization)."""
+        """``actor_critic_options``: the other ``ActorCritic`` arguments (hidden sizes, std, normalization).
+        ``num_actor_context`` (what the actor reads beside ``policy``) and ``num_estimator_outputs`` default to
+        ``num_estimates``; a subclass whose history network gives more (DreamWaQ's latent and variances) sets them."""
         if num_history_obs % num_policy_obs:
             raise ValueError(f"the history group ({num_history_obs}) must hold whole policy frames "
                              f"({num_policy_obs} each)")
@@ -48,10 +52,12 @@ class ActorCriticEstimator(ActorCritic):
             raise ValueError(f"need 0 <= num_probabilities <= num_estimates and num_estimates > 0, got "
                              f"{num_probabilities} and {num_estimates}")
         super().__init__(num_policy_obs, num_critic_obs, num_actions, activation=activation,
-                         actor_latent_dim=num_estimates, **actor_critic_options)
+                         actor_latent_dim=num_estimates if num_actor_context is None else num_actor_context,
+                         **actor_critic_options)
         self.num_policy_obs = num_policy_obs
         self.num_values = num_estimates - num_probabilities
-        self.estimator = MLP(num_history_obs, num_estimates, estimator_hidden_dims, activation)
+        outputs = num_estimates if num_estimator_outputs is None else num_estimator_outputs
+        self.estimator = MLP(num_history_obs, outputs, estimator_hidden_dims, activation)
 
     def normalize_history(self, raw_history: torch.Tensor) -> torch.Tensor:
         return normalize_frames(self.actor_normalizer, raw_history, self.num_policy_obs)

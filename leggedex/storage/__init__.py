@@ -4,8 +4,9 @@ from leggedex.storage.recurrent import RecurrentRolloutStorage, SequenceBatch, S
 from leggedex.storage.recurrent_ts import RecurrentRolloutStorageTS
 from leggedex.storage.rollout import MiniBatch, RolloutStorage
 from leggedex.storage.rollout_cts import CTSMiniBatch, RolloutStorageCTS
+from leggedex.storage.rollout_dreamwaq import RolloutStorageDreamWaQ
 from leggedex.storage.rollout_ts import RolloutStorageTS
 
 __all__ = ["CTSMiniBatch", "MiniBatch", "RecurrentRolloutStorage", "RecurrentRolloutStorageTS", "RolloutStorage",
-           "RolloutStorageCTS", "RolloutStorageTS",
+           "RolloutStorageCTS", "RolloutStorageDreamWaQ", "RolloutStorageTS",
            "SequenceBatch", "Sequences"]

@@ -54,7 +54,9 @@ class ObservationConfig:
     Always: ``policy`` (45 for the Go2) and ``critic`` (the noise-free policy frame + base linear velocity).
     ``history_length`` > 0 adds ``history`` (the last N policy frames); ``privileged`` adds ``privileged``
     (physics parameters, foot-local heights and normals, base velocity, contacts); ``critic_privileged`` and
-    ``height_scan`` extend the critic frame; ``critic_frames`` stacks the last N critic frames.
+    ``height_scan`` extend the critic frame; ``critic_frames`` stacks the last N critic frames;
+    ``noise_free_policy`` adds ``noise_free_policy``, the policy frame without noise, bias or delay (what a model of
+    the next observation reconstructs, ``DreamWaQPPO``).
     """
 
     lin_vel_scale: float = 2.0
@@ -73,6 +75,7 @@ class ObservationConfig:
     critic_privileged: bool = False
     height_scan: bool = False
     critic_frames: int = 1
+    noise_free_policy: bool = False
     height_scan_points: tuple[int, int] = (9, 9)  # along x (forward), along y
     height_scan_spacing: float = 0.1
     height_scan_offset: float = 0.3  # the scan reads clip(base_z - offset - ground, -1, 1) * height_scan_scale

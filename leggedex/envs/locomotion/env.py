@@ -426,6 +426,7 @@ class LeggedLocomotion(VecEnv):
         terms = self.raw_observations(groups.term_names)
         critic = groups.critic_frame.assemble(terms, self._critic_scales).clamp(-clip, clip)
         policy = critic[:, : groups.policy.size]
+        noise_free = policy.clone() if groups.noise_free_policy else None
         if self.sensing_delayed:
             policy = self._delayed_frame(policy)
         if self.obs_cfg.add_noise and not self._evaluating:
@@ -442,6 +443,8 @@ class LeggedLocomotion(VecEnv):
             obs["history"] = self.history.flat.clone()
         if groups.privileged is not None and self._privileged_scales is not None:
             obs["privileged"] = groups.privileged.assemble(terms, self._privileged_scales).clamp(-clip, clip)
+        if noise_free is not None:
+            obs["noise_free_policy"] = noise_free
         self._obs = obs
 
     def _delayed_frame(self, frame: torch.Tensor) -> torch.Tensor:

@@ -91,6 +91,8 @@ class LocomotionMirror:
         groups = {"policy": policy, "critic": self.layout(layouts.critic_frame).repeated(layouts.critic_frames)}
         if layouts.history_length > 0:
             groups["history"] = policy.repeated(layouts.history_length)
+        if layouts.noise_free_policy:
+            groups["noise_free_policy"] = policy
         if layouts.privileged is not None:
             groups["privileged"] = self.layout(layouts.privileged)
         return Mirror(groups, SignedPermutation(self.joints, self.joint_signs))

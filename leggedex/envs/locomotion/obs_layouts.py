@@ -124,6 +124,7 @@ class LocomotionObsLayouts:
     privileged: ObsLayout | None
     history_length: int
     critic_frames: int
+    noise_free_policy: bool = False
 
     @property
     def sizes(self) -> dict[str, int]:
@@ -132,6 +133,8 @@ class LocomotionObsLayouts:
             sizes["history"] = self.policy.size * self.history_length
         if self.privileged is not None:
             sizes["privileged"] = self.privileged.size
+        if self.noise_free_policy:
+            sizes["noise_free_policy"] = self.policy.size
         return sizes
 
     @property
@@ -171,6 +174,8 @@ class LocomotionObsLayouts:
                                        "zeros after a reset"}
         if self.privileged is not None:
             out["privileged"] = {"size": self.privileged.size, "terms": self.privileged.describe()}
+        if self.noise_free_policy:
+            out["noise_free_policy"] = {"size": self.policy.size, "terms": self.policy.describe()}
         critic: dict[str, Any] = {"size": self.sizes["critic"], "terms": self.critic_frame.describe()}
         if self.critic_frames > 1:
             critic = {"size": self.sizes["critic"], "frames": self.critic_frames,
@@ -208,4 +213,5 @@ def locomotion_obs_layouts(cfg: ObservationConfig, num_dofs: int, num_feet: int,
             ObsTerm("foot_normals", 3 * num_feet),
             base_lin_vel,
         ) + contact_terms(num_feet))
-    return LocomotionObsLayouts(policy, ObsLayout(critic), privileged, cfg.history_length, cfg.critic_frames)
+    return LocomotionObsLayouts(policy, ObsLayout(critic), privileged, cfg.history_length, cfg.critic_frames,
+                                cfg.noise_free_policy)
