@@ -129,10 +129,10 @@ def test_the_velocity_error_falls_and_the_policy_needs_its_history() -> None:
     returns = {name: episode_return(policy, 256, 123, **DWQ_ENV) for name, policy in
                (("deployed", deployed), ("blind", blind))}
     print(f"velocity error {np.mean(errors[:3]):.3f} -> {np.mean(errors[-5:]):.3f}, returns {returns}")
-    # measured: 0.255 -> 0.133 m/s (the velocity is known only from noisy goal offsets), returns 7.14 / 5.81
-    assert np.mean(errors[-5:]) < 0.6 * np.mean(errors[:3]), errors
-    # a policy that sees no velocity and whose history is zeroed (v and z then wrong) holds the goal less well
-    assert returns["deployed"] > 5.5 and returns["blind"] < 0.9 * returns["deployed"], returns
+    assert np.mean(errors[-5:]) < 0.4 * np.mean(errors[:3]), errors
+    # ~8 = the goal held all episode; without its history (v and z then wrong) it pushes the wrong way on half of
+    # the axes (~1.5, PPO's on the policy group alone)
+    assert returns["deployed"] > 5.0 and returns["blind"] < 0.5 * returns["deployed"], returns
 
 
 ITERATIONS = 60
