@@ -19,7 +19,7 @@ lengths of the episodes that ended in the rollout (the running sums are in check
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar
 
 import torch
 from torch.distributions import Normal
@@ -28,7 +28,7 @@ from leggedex.envs.vec_env import Obs
 from leggedex.methods.base import Rollout, gather_to_rank_zero
 from leggedex.methods.ppo import standardized
 from leggedex.methods.teacher_student import TeacherStudentPPO
-from leggedex.storage.rollout import MiniBatch, RolloutStorage, Shuffle
+from leggedex.storage.rollout import MiniBatch, RolloutStorage
 from leggedex.storage.rollout_cts import CTSMiniBatch, RolloutStorageCTS
 
 GROUPS: tuple[str, ...] = ("teacher", "student")
@@ -83,12 +83,10 @@ class CTSPPO(TeacherStudentPPO):
         teacher_fraction: float = 0.75,
         encoder_learning_rate: float = 5e-4,
         num_encoder_epochs: int = 1,
-        grad_norm_clipping: Literal["joint", "per_network"] = "joint",
-        mini_batch_shuffle: Shuffle = "every_epoch",
         **ts_kwargs: Any,
     ) -> None:
         super().__init__(encoder_learning_rate=encoder_learning_rate, num_encoder_epochs=num_encoder_epochs,
-                         grad_norm_clipping=grad_norm_clipping, mini_batch_shuffle=mini_batch_shuffle, **ts_kwargs)
+                         **ts_kwargs)
         if not 0.0 < teacher_fraction < 1.0:
             raise ValueError(f"model.teacher_fraction must be in (0, 1): both teacher and student envs are needed, "
                              f"got {teacher_fraction}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 
@@ -35,9 +35,15 @@ class MiniBatch:
 class RolloutStorage:
     """Fixed-size transition buffer with GAE; see the module docstring for its life cycle."""
 
+    required_groups: ClassVar[tuple[str, ...]] = ()  # groups a storage subclass cannot do without
+
     def __init__(
         self, num_envs: int, num_steps: int, obs_sizes: dict[str, int], num_actions: int, device: torch.device | str
     ) -> None:
+        missing = [name for name in self.required_groups if name not in obs_sizes]
+        if missing:
+            raise ValueError(f"{type(self).__name__} needs the observation group(s) {missing}; got "
+                             f"{sorted(obs_sizes)}")
         self.num_envs = num_envs
         self.num_steps = num_steps
         self.device = torch.device(device)

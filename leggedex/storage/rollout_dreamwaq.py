@@ -26,10 +26,6 @@ class RolloutStorageDreamWaQ(RolloutStorage):
         self, num_envs: int, num_steps: int, obs_sizes: dict[str, int], num_actions: int, device: torch.device | str,
         target_size: int,
     ) -> None:
-        missing = [name for name in self.required_groups if name not in obs_sizes]
-        if missing:
-            raise ValueError(f"{type(self).__name__} needs the observation group(s) {missing}; got "
-                             f"{sorted(obs_sizes)}")
         super().__init__(num_envs, num_steps, obs_sizes, num_actions, device)
         self.next_targets = torch.zeros(num_steps, num_envs, target_size, device=self.device)
 

@@ -33,10 +33,6 @@ class RolloutStorageTS(RolloutStorage):
     def __init__(
         self, num_envs: int, num_steps: int, obs_sizes: dict[str, int], num_actions: int, device: torch.device | str
     ) -> None:
-        missing = [name for name in self.required_groups if name not in obs_sizes]
-        if missing:
-            raise ValueError(f"{type(self).__name__} needs the observation group(s) {missing}; got "
-                             f"{sorted(obs_sizes)}")
         super().__init__(num_envs, num_steps, obs_sizes, num_actions, device)
         self.teacher_actions = torch.zeros_like(self.actions)
 
