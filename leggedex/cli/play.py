@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,19 @@ from leggedex.cli.checkpoint import (
 )
 from leggedex.cli.report import json_ready, parse_commands
 from leggedex.envs.first_episode import FirstEpisode
+from leggedex.envs.locomotion.env import LeggedLocomotion
+from leggedex.envs.locomotion.ground import CurriculumTerrain
+from leggedex.envs.locomotion.terrain_evaluation import (
+    DEFAULT_TERRAIN_COMMAND,
+    NoTerrain,
+    evaluate_terrain,
+    terrain_envs,
+    terrain_heat_map,
+    terrain_of,
+    terrain_table,
+)
 from leggedex.envs.vec_env import Obs, VecEnv, reset_after_step
+from leggedex.methods.base import DeployedPolicy, NoTeacher, OnPolicyMethod
 
 Policy = Callable[[Obs], torch.Tensor]
 
@@ -72,10 +85,15 @@ def play(
     settle_s: float = 2.0,
     seed: int = 2024,
     video_path: str | Path | None = None,
+    teacher: bool = False,
+    terrain: TerrainOptions | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``ckpt_path`` in the config's env; returns ``{"checkpoint", ..., "commands": {name: row}}``.
 
     With ``video_path`` (velocity-tracking envs), also records one robot following the first command to an MP4.
+    With ``teacher``, the teacher's policy plays instead of the deployed one (teacher-student methods). On a terrain
+    config, ``terrain`` (default ``TerrainOptions()``; ``robots_per_tile`` 0 skips it) also runs the per-terrain
+    evaluation (``terrain_evaluation.py``) in an env of its own: ``report["terrain"]``.
     """
     from leggedex.envs.locomotion.env import LeggedLocomotion
     from leggedex.envs.locomotion.evaluation import (
@@ -87,8 +105,9 @@ def play(
     env = build_env(cli, num_envs, seed)
     try:
         check_policy_fits_env(method, env, ckpt_path)
-        policy = method.deployed_policy()
+        policy = chosen_policy(method, teacher)
         report: dict[str, Any] = {"checkpoint": str(ckpt_path), "method": method.method_name(),
+                                  "policy": "teacher" if teacher else "deployed",
                                   "env": type(env).__name__, "num_envs": num_envs, "seed": seed,
                                   "duration_s": duration_s}
         if isinstance(env, LeggedLocomotion):
@@ -103,6 +122,9 @@ def play(
                 row["command"] = [float(v) for v in command]
             if video_path is not None:
                 report["video"] = str(record_video(cli, policy, commands[0], duration_s, seed, video_path))
+            terrain = terrain if terrain is not None else TerrainOptions()
+            if isinstance(env.ground, CurriculumTerrain) and terrain.robots_per_tile > 0:
+                report["terrain"] = play_terrain(cli, method, teacher, terrain, seed)
         else:
             if commands is not None:
                 raise PlayOptionError(f"--commands needs a velocity-tracking env; {type(env).__name__} takes none")
@@ -110,6 +132,38 @@ def play(
     finally:
         env.close()
     return report
+
+
+@dataclass
+class TerrainOptions:
+    """The per-terrain part of play (``terrain_evaluation.py``): robots per (type, level) cell, command, seconds."""
+
+    robots_per_tile: int = 10
+    command: tuple[float, float, float] = DEFAULT_TERRAIN_COMMAND
+    duration_s: float = 20.0
+    settle_s: float = 2.0
+
+
+def chosen_policy(method: OnPolicyMethod, teacher: bool) -> DeployedPolicy:
+    return method.teacher_policy() if teacher else method.deployed_policy()
+
+
+def play_terrain(cli: Any, method: OnPolicyMethod, teacher: bool, options: TerrainOptions, seed: int
+                 ) -> dict[str, Any]:
+    """The per-terrain evaluation in an env of its own, sized for ``options.robots_per_tile`` on every cell."""
+    sizing = build_env(cli, 1, seed)
+    try:
+        num_envs = terrain_envs(terrain_of(sizing), options.robots_per_tile)
+    finally:
+        sizing.close()
+    env = build_env(cli, num_envs, seed)
+    try:
+        if not isinstance(env, LeggedLocomotion):
+            raise NoTerrain(f"the per-terrain evaluation needs LeggedLocomotion, got {type(env).__name__}")
+        return evaluate_terrain(env, chosen_policy(method, teacher), options.command, options.duration_s,
+                                options.settle_s)
+    finally:
+        env.close()
 
 
 def view(config_args: list[str], ckpt_path: str | Path, command: Sequence[float], duration_s: float | None,
@@ -188,6 +242,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=2024, help="env seed")
     p.add_argument("--json", type=Path, default=None, help="results file (default: <ckpt stem>_play.json beside it)")
     p.add_argument("--video", type=Path, default=None, help="MP4 of one robot following the first command")
+    p.add_argument("--teacher", action="store_true",
+                   help="play the teacher's policy (privileged observations) instead of the deployed one; "
+                        "teacher-student methods only")
+    p.add_argument("--terrain_robots", type=int, default=10,
+                   help="on a terrain config: robots per (terrain type, level) tile in the per-terrain evaluation "
+                        "(0 skips it)")
+    p.add_argument("--terrain_command", default="[0.5, 0, 0]", help="[vx, vy, yaw] held on every terrain tile")
+    p.add_argument("--terrain_duration", type=float, default=20.0, help="seconds on the terrain tiles")
+    p.add_argument("--heat_map", type=Path, default=None,
+                   help="the per-terrain heat map (default: <json stem>_terrain.png beside the JSON; needs matplotlib)")
     p.add_argument("--viewer", action="store_true",
                    help="instead of evaluating: MuJoCo's viewer on one robot, the command set from the keyboard "
                         "(starting from the first command; needs a display)")
@@ -204,6 +268,9 @@ def check_options(args: argparse.Namespace) -> None:
         if args.video is not None:
             raise ValueError("--viewer and --video are two ways to watch: choose one")
         check_viewer_support()
+    if args.terrain_robots < 0 or args.terrain_duration <= args.settle:
+        raise ValueError(f"--terrain_robots must be >= 0 and --terrain_duration longer than --settle, got "
+                         f"{args.terrain_robots} and {args.terrain_duration}")
     if (args.duration is not None and args.duration <= 0) or args.settle < 0:
         raise ValueError(f"--duration must be positive and --settle >= 0, got {args.duration} and {args.settle}")
     if args.video is not None:
@@ -212,12 +279,21 @@ def check_options(args: argparse.Namespace) -> None:
         check_video_support()
 
 
+def parse_terrain_command(text: str) -> tuple[float, float, float]:
+    try:
+        (command,) = parse_commands(f"[{text}]")
+    except ValueError:
+        raise ValueError(f"--terrain_command must be one [vx, vy, yaw] triple, got {text!r}") from None
+    return command
+
+
 def main(argv: list[str]) -> None:
     command_parser = parser()
     args, overrides = parse_command_line(command_parser, argv)
     try:
         check_options(args)
         commands = parse_commands(args.commands) if args.commands is not None else None
+        terrain_command = parse_terrain_command(args.terrain_command)
     except (ValueError, RuntimeError) as error:
         command_parser.error(str(error))
     config_args = [item for path in args.config for item in ("--config", path)] + overrides
@@ -231,12 +307,28 @@ def main(argv: list[str]) -> None:
         return
     duration = args.duration if args.duration is not None else DEFAULT_DURATION_S
     try:
+        terrain = TerrainOptions(args.terrain_robots, terrain_command, args.terrain_duration, args.settle)
         report = play(config_args, args.ckpt_path, args.num_envs, commands, duration, args.settle, args.seed,
-                      args.video)
-    except PlayOptionError as error:
+                      args.video, args.teacher, terrain)
+    except (PlayOptionError, NoTeacher) as error:
         command_parser.error(str(error))
     print(markdown_table(report))
     path = args.json if args.json is not None else default_json_path(args.ckpt_path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(json_ready(report), indent=2, allow_nan=False) + "\n")
+    print(f"wrote {path}")
+    if "terrain" in report:
+        print(terrain_table(report["terrain"]))
+        heat_map = args.heat_map if args.heat_map is not None else path.with_name(f"{path.stem}_terrain.png")
+        write_heat_map(report, heat_map)
+
+
+def write_heat_map(report: dict[str, Any], path: Path) -> None:
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print(f"no heat map written ({path}): it needs matplotlib, pip install -e \".[plot]\"")
+        return
+    title = f"{report['method']} ({report['policy']} policy): share of robots that crossed their tile"
+    terrain_heat_map(report["terrain"], path, title)
     print(f"wrote {path}")

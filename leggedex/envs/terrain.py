@@ -9,6 +9,7 @@ height scans need no ray casts.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -70,6 +71,39 @@ def column_types(cfg: TerrainConfig) -> list[str]:
     return [TERRAIN_TYPES[int(np.searchsorted(cumulative, (c + 0.5) / cfg.num_cols))] for c in range(cfg.num_cols)]
 
 
+def level_difficulty(cfg: TerrainConfig, level: int) -> float:
+    """A row's difficulty in [0, 1]: 0 at level 0, 1 at the last row."""
+    return level / max(cfg.num_rows - 1, 1)
+
+
+def slope(cfg: TerrainConfig, difficulty: float) -> float:
+    """Rise over run of the slope tiles."""
+    return cfg.max_slope * difficulty
+
+
+def step_height(cfg: TerrainConfig, difficulty: float) -> float:
+    """Height of one stair (m)."""
+    return cfg.max_step_height * (0.2 + 0.8 * difficulty)
+
+
+def obstacle_height(cfg: TerrainConfig, difficulty: float) -> float:
+    """The tallest obstacle of a discrete tile (m); each is drawn in [0.3, 1] of it."""
+    return cfg.max_obstacle_height * difficulty
+
+
+def level_size(cfg: TerrainConfig, kind: str, level: int) -> tuple[str, float]:
+    """What makes a tile of ``kind`` at ``level`` hard, by name and value: the slope in degrees, the step height
+    or the tallest obstacle in cm."""
+    d = level_difficulty(cfg, level)
+    if kind in ("smooth_slope", "rough_slope"):
+        return "slope_deg", math.degrees(math.atan(slope(cfg, d)))
+    if kind in ("stairs_up", "stairs_down"):
+        return "step_cm", 100.0 * step_height(cfg, d)
+    if kind == "discrete":
+        return "obstacle_cm", 100.0 * obstacle_height(cfg, d)
+    raise ValueError(f"unknown terrain type {kind!r}")
+
+
 def _tile(kind: str, difficulty: float, cfg: TerrainConfig, n: int, rng: np.random.Generator) -> np.ndarray:
     """One tile's heights (n x n) relative to its flat platform, for ``difficulty`` in [0, 1]."""
     coords = (np.arange(n) + 0.5) * cfg.resolution - cfg.tile_size / 2
@@ -77,19 +111,19 @@ def _tile(kind: str, difficulty: float, cfg: TerrainConfig, n: int, rng: np.rand
     radius = np.maximum(np.abs(x), np.abs(y)) - cfg.platform / 2  # distance outside the central platform
     outside = np.clip(radius, 0.0, None)
     if kind in ("smooth_slope", "rough_slope"):
-        heights = outside * cfg.max_slope * difficulty  # a pyramid rising from the platform
+        heights = outside * slope(cfg, difficulty)  # a pyramid rising from the platform
         if kind == "rough_slope":
             heights = heights + rng.uniform(-1, 1, size=heights.shape) * cfg.rough_amplitude * (0.5 + difficulty)
         return heights
     if kind in ("stairs_up", "stairs_down"):
-        step = np.floor(outside / cfg.step_width) * cfg.max_step_height * (0.2 + 0.8 * difficulty)
+        step = np.floor(outside / cfg.step_width) * step_height(cfg, difficulty)
         return step if kind == "stairs_up" else -step
     if kind == "discrete":
         heights = np.zeros((n, n))
         size = max(int(round(0.6 / cfg.resolution)), 1)
         for _ in range(int(20 + 20 * difficulty)):
             i, j = rng.integers(0, n - size, size=2)
-            heights[i : i + size, j : j + size] = rng.uniform(0.3, 1.0) * cfg.max_obstacle_height * difficulty
+            heights[i : i + size, j : j + size] = rng.uniform(0.3, 1.0) * obstacle_height(cfg, difficulty)
         heights[radius <= 0] = 0.0
         return heights
     raise ValueError(f"unknown terrain type {kind!r}")
@@ -105,9 +139,9 @@ def generate_terrain(cfg: TerrainConfig, seed: int | None = None) -> Terrain:
     types = column_types(cfg)
     origins = np.zeros((cfg.num_rows, cfg.num_cols, 3))
     for r in range(cfg.num_rows):
-        difficulty = r / max(cfg.num_rows - 1, 1)
+        d = level_difficulty(cfg, r)
         for c, kind in enumerate(types):
-            heights[b + r * n : b + (r + 1) * n, b + c * n : b + (c + 1) * n] = _tile(kind, difficulty, cfg, n, rng)
+            heights[b + r * n : b + (r + 1) * n, b + c * n : b + (c + 1) * n] = _tile(kind, d, cfg, n, rng)
             origins[r, c] = [cfg.border + (r + 0.5) * cfg.tile_size, cfg.border + (c + 0.5) * cfg.tile_size, 0.0]
     return Terrain(heights, cfg.resolution, cfg.border, origins, types)
 

@@ -222,6 +222,12 @@ class OnPolicyMethod(LightningModule):
         evaluation and video drive the env with; a ``RecurrentDeployedPolicy`` when it carries a recurrent state."""
         return RecurrentDeployedPolicy(self) if self.recurrent_state() else DeployedPolicy(self)
 
+    def teacher_policy(self) -> DeployedPolicy:
+        """The teacher's deterministic policy on an env's observations (``leggedex play --teacher``); a method
+        without a teacher (anything but the teacher-student family) raises ``NoTeacher``."""
+        raise NoTeacher(f"{self.method_name()} has no teacher policy: --teacher needs a teacher-student method "
+                        f"(TeacherStudentPPO, CTSPPO, RecurrentTeacherStudentPPO)")
+
     def recurrent_state(self) -> dict[str, tuple[int, int]]:
         """The recurrent state the deployed policy carries from step to step: name -> (layers, hidden size), in
         the order ``inference_policy`` takes the tensors after the observations and returns them after the
@@ -336,6 +342,10 @@ class OnPolicyMethod(LightningModule):
             torch.cuda.set_rng_state_all(rng["cuda"])
         set_numpy_rng_state(rng["numpy"])
         random.setstate(rng["python"])
+
+
+class NoTeacher(ValueError):
+    """A teacher's policy was asked of a method that has none."""
 
 
 class DeployedPolicy:

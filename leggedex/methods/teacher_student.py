@@ -36,6 +36,7 @@ from torch import nn
 from torch.distributions import Normal
 
 from leggedex.envs.vec_env import Obs, ObsSpec
+from leggedex.methods.base import DeployedPolicy
 from leggedex.methods.distillation_settings import DistillationSettings
 from leggedex.methods.ppo import PPO
 from leggedex.modules.actor_critic_ts import ActorCriticTS
@@ -282,8 +283,29 @@ class TeacherStudentPPO(PPO):
     def policy_inputs(self) -> tuple[str, ...]:
         return ("policy", "history")
 
+    def teacher_policy(self) -> TeacherPolicy:
+        return TeacherPolicy(self)
+
     # the deployed student reads two groups (policy_inputs()), where PPO's policy reads one: see PPO.inference_policy
     def inference_policy(  # type: ignore[override]
         self, policy_obs: torch.Tensor, history_obs: torch.Tensor
     ) -> torch.Tensor:
         return self.built_actor_critic.student_action(policy_obs, history_obs)
+
+
+class TeacherPolicy(DeployedPolicy):
+    """The teacher's deterministic action on an env's raw ``policy`` and ``privileged`` groups: the live teacher or,
+    once the distillation phase started (the actor then serves the student), its frozen copy."""
+
+    def __init__(self, method: TeacherStudentPPO) -> None:
+        super().__init__(method)
+        self.teacher_student = method
+        self.groups = ("policy", "privileged")
+
+    def __call__(self, obs: Obs) -> torch.Tensor:
+        policy, privileged = self.inputs(obs)
+        method = self.teacher_student
+        if method.distilling:
+            return method.built(method.frozen_teacher)(policy, privileged)
+        ac = method.built_actor_critic
+        return ac.teacher_distribution(ac.actor_normalizer(policy), ac.privileged_normalizer(privileged)).mean

@@ -86,13 +86,17 @@ def test_the_student_acts_and_the_frozen_teacher_labels(seeded) -> None:
     method.build(env.obs_spec)
     method.setup_storage(env.num_envs)
     assert not any(p.requires_grad for p in method.frozen_teacher.parameters())
-    method.start_distillation(DistillationSettings("huber", 3e-3))
     with torch.inference_mode():
         obs = env.reset()
+        live_teacher = method.teacher_policy()(obs)
+    assert torch.equal(live_teacher, teacher_policy(method)(obs))  # before distillation: the live teacher
+    method.start_distillation(DistillationSettings("huber", 3e-3))
+    with torch.inference_mode():
         actions = method.act(obs)
         transition = method._transition
         assert torch.equal(transition["action_mean"], method.inference_policy(obs["policy"], obs["history"]))
         assert torch.equal(transition["teacher_actions"], teacher_policy(method)(obs))  # the copy of the teacher
+        assert torch.equal(method.teacher_policy()(obs), transition["teacher_actions"])  # what play --teacher runs
         assert not torch.equal(actions, transition["action_mean"])  # sampled with the std
         method.process_env_step(*env.step(actions))
     assert torch.equal(method.storage.teacher_actions[0], transition["teacher_actions"])

@@ -76,6 +76,17 @@ class CurriculumTerrain(FlatGround):
         size = self.terrain.heights.shape
         self._extent = (size[0] * cfg.resolution, size[1] * cfg.resolution)
 
+    def place(self, levels: torch.Tensor, columns: torch.Tensor) -> None:
+        """Put every env on the tile (``levels``, ``columns``) from its next reset on (an evaluation's layout)."""
+        if levels.shape != self.levels.shape or columns.shape != self.types.shape:
+            raise ValueError(f"place needs one level and one column per env ({self.num_envs}), got "
+                             f"{tuple(levels.shape)} and {tuple(columns.shape)}")
+        if int(levels.min()) < 0 or int(levels.max()) >= self.num_rows or int(columns.min()) < 0 \
+                or int(columns.max()) >= self.num_cols:
+            raise ValueError(f"tiles lie in levels [0, {self.num_rows}) and columns [0, {self.num_cols})")
+        self.levels.copy_(levels)
+        self.types.copy_(columns)
+
     def height(self, points: torch.Tensor) -> torch.Tensor:
         return self.sampler(points)
 

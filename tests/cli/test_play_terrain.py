@@ -1,0 +1,81 @@
+"""``leggedex play`` on a terrain config: the per-terrain table, JSON and heat map, for the deployed student and,
+with ``--teacher``, for the teacher; ``--teacher`` on a method without one is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+from test_export import tiny_go2_checkpoint
+
+from leggedex.cli import main
+from leggedex.envs.terrain import TERRAIN_TYPES
+
+from conftest import REPO
+
+
+def tiny_ts_checkpoint(root: Path) -> tuple[Path, Path]:
+    """A 1-iteration go2_ts fit (8 envs x 4 steps, small networks, a 2-level terrain of 3 m tiles)."""
+    root.mkdir(parents=True, exist_ok=True)
+    config = yaml.safe_load((REPO / "configs" / "go2_ts.yaml").read_text())
+    config["torch_threads"] = 1
+    config["trainer"]["max_epochs"] = 1
+    config["trainer"].pop("callbacks")
+    config["model"]["init_args"].update(actor_hidden_dims=[32], critic_hidden_dims=[32], num_steps_per_env=4,
+                                        privilege_encoder_hidden_dims=[32], history_encoder_hidden_dims=[32])
+    config["data"]["num_envs"] = 8
+    env = config["data"]["env"]["init_args"]
+    env["backend"]["init_args"]["num_threads"] = 1
+    env["terrain"].update(num_rows=2, num_cols=5, tile_size=3.0, border=1.0, platform=1.0, max_init_level=1)
+    path = root / "tiny_ts.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        main(["fit", "--config", str(path), "--run_name", "tiny"])
+    finally:
+        os.chdir(cwd)
+    (ckpt,) = root.glob("logs/tiny_ts/*_tiny/checkpoints/last.ckpt")
+    return path, ckpt
+
+
+@pytest.fixture(scope="module")
+def tiny_ts(tmp_path_factory) -> tuple[Path, Path]:
+    return tiny_ts_checkpoint(tmp_path_factory.getbasetemp() / "tiny_ts")
+
+
+@pytest.mark.parametrize("teacher", [False, True])
+def test_play_on_terrain_reports_every_type_and_level(tiny_ts, tmp_path, capsys, teacher) -> None:
+    config, ckpt = tiny_ts
+    out = tmp_path / "play.json"
+    main(["play", "--config", str(config), "--ckpt_path", str(ckpt), "--num_envs", "2", "--duration", "0.5",
+          "--settle", "0.1", "--commands", "[[0.5, 0, 0]]", "--terrain_robots", "2", "--terrain_duration", "0.6",
+          "--json", str(out), *(["--teacher"] if teacher else [])])
+    printed = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert report["policy"] == ("teacher" if teacher else "deployed")
+    terrain = report["terrain"]
+    assert terrain["robots_per_tile"] == 2 and terrain["command"] == [0.5, 0.0, 0.0]
+    assert list(terrain["types"]) == list(TERRAIN_TYPES)
+    assert [row["level"] for row in terrain["types"]["stairs_up"]["levels"]] == [0, 1]
+    assert terrain["types"]["stairs_up"]["size"] == "step_cm"
+    assert terrain["types"]["stairs_up"]["levels"][1]["size"] == pytest.approx(18.0)  # the top level: max_step_height
+    for entry in terrain["types"].values():
+        for row in entry["levels"]:
+            assert {"crossed", "fall_rate", "error_vx", "error_yaw", "time_to_cross_s"} <= set(row)
+    assert "| terrain | level 0 | level 1 | falls |" in printed and "| discrete |" in printed
+    heat_map = out.with_name("play_terrain.png")
+    assert heat_map.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"wrote {heat_map}" in printed
+
+
+def test_teacher_of_a_method_without_one_is_refused(tmp_path, capsys) -> None:
+    config, ckpt = tiny_go2_checkpoint(tmp_path / "tiny_go2")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["play", "--config", str(config), "--ckpt_path", str(ckpt), "--teacher", "--num_envs", "1",
+              "--duration", "0.5", "--settle", "0.1", "--json", str(tmp_path / "never.json")])
+    assert exit_info.value.code == 2
+    assert "leggedex.methods.ppo.PPO has no teacher policy" in capsys.readouterr().err
+    assert not (tmp_path / "never.json").exists()
