@@ -6,9 +6,11 @@ import pytest
 import torch
 from lightning.pytorch.loggers import CSVLogger
 
-from callbacks import EpisodeStatsLogger, IterationCheckpoint, RLProgressBar
+from callbacks import EpisodeStatsLogger, IterationCheckpoint, LocomotionEvaluation, RLProgressBar
+from leggedex.envs import LeggedLocomotion
+from leggedex.envs.terrain import TERRAIN_TYPES, TerrainConfig
 
-from conftest import make_datamodule, make_ppo, make_trainer
+from conftest import make_datamodule, make_ppo, make_trainer, one_thread_backend
 
 
 def test_statistics_are_logged_once_per_iteration_with_rsl_rl_tags(tmp_path, seeded) -> None:
@@ -86,3 +88,24 @@ def test_a_periodic_callback_is_due_every_n_iterations_and_at_the_last() -> None
 
     assert [i for i in range(1, 26) if due_iteration(trainer(i), 10) is not None] == [10, 20, 25]
     assert due_iteration(trainer(7), 10) is None
+
+
+def test_the_evaluation_callback_also_logs_the_per_terrain_evaluation(tmp_path, seeded) -> None:
+    terrain = TerrainConfig(num_rows=2, num_cols=5, tile_size=3.0, border=1.0, platform=1.0, max_init_level=1)
+    datamodule = make_datamodule(8, LeggedLocomotion, terrain=terrain, backend=one_thread_backend)
+    evaluation = LocomotionEvaluation(every_n_iterations=1, num_envs=6, duration_s=0.4, settle_s=0.1,
+                                      terrain_robots_per_tile=1, terrain_duration_s=0.3)
+    logger = CSVLogger(tmp_path, name="run", version="v")
+    trainer = make_trainer(1, callbacks=[evaluation], logger=logger)
+    trainer.fit(make_ppo(num_steps_per_env=4), datamodule=datamodule)
+    assert evaluation.last_terrain is not None and list(evaluation.last_terrain["types"]) == list(TERRAIN_TYPES)
+    assert [row["level"] for row in evaluation.last_terrain["types"]["discrete"]["levels"]] == [0, 1]
+    header = (tmp_path / "run" / "v" / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert {f"Eval/terrain/{kind}/{what}" for kind in TERRAIN_TYPES for what in ("crossed", "fall_rate")} <= set(header)
+    written = (tmp_path / "run" / "v" / "evaluations" / "iteration_1.json").read_text()
+    assert '"terrain"' in written and "NaN" not in written
+
+
+def test_a_terrain_evaluation_that_measures_nothing_is_refused() -> None:
+    with pytest.raises(ValueError, match="terrain_duration_s longer than settle_s"):
+        LocomotionEvaluation(terrain_robots_per_tile=2, terrain_duration_s=1.0, settle_s=2.0)
