@@ -45,10 +45,13 @@ from leggedex.envs.locomotion.terrain_evaluation import (
     DEFAULT_TERRAIN_COMMAND,
     NoTerrain,
     evaluate_terrain,
+    parse_tile,
+    place_on_tile,
     terrain_envs,
     terrain_heat_map,
     terrain_of,
     terrain_table,
+    tile_column,
 )
 from leggedex.envs.vec_env import Obs, VecEnv, reset_after_step
 from leggedex.methods.base import DeployedPolicy, NoTeacher, OnPolicyMethod
@@ -87,10 +90,12 @@ def play(
     video_path: str | Path | None = None,
     teacher: bool = False,
     terrain: TerrainOptions | None = None,
+    video_tile: tuple[str, int] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``ckpt_path`` in the config's env; returns ``{"checkpoint", ..., "commands": {name: row}}``.
 
     With ``video_path`` (velocity-tracking envs), also records one robot following the first command to an MP4.
+    ``video_tile`` (a terrain type and level) puts the filmed robot on that tile.
     With ``teacher``, the teacher's policy plays instead of the deployed one (teacher-student methods). On a terrain
     config, ``terrain`` (default ``TerrainOptions()``; ``robots_per_tile`` 0 skips it) also runs the per-terrain
     evaluation (``terrain_evaluation.py``) in an env of its own: ``report["terrain"]``.
@@ -114,6 +119,11 @@ def play(
             if duration_s <= settle_s:
                 raise PlayOptionError(f"--duration ({duration_s:g} s) must be longer than --settle ({settle_s:g} s): "
                                       "velocities are averaged after --settle, so nothing would be measured")
+            if video_tile is not None:
+                try:
+                    tile_column(terrain_of(env), *video_tile)
+                except ValueError as error:
+                    raise PlayOptionError(f"--video_tile: {error}") from None
             commands = list(commands) if commands is not None else list(DEFAULT_COMMANDS)
             report["settle_s"] = settle_s
             report["robots_per_command"] = num_envs // len(commands)
@@ -121,7 +131,8 @@ def play(
             for row, command in zip(report["commands"].values(), commands):
                 row["command"] = [float(v) for v in command]
             if video_path is not None:
-                report["video"] = str(record_video(cli, policy, commands[0], duration_s, seed, video_path))
+                report["video"] = str(record_video(cli, policy, commands[0], duration_s, seed, video_path,
+                                                   video_tile))
             terrain = terrain if terrain is not None else TerrainOptions()
             if isinstance(env.ground, CurriculumTerrain) and terrain.robots_per_tile > 0:
                 report["terrain"] = play_terrain(cli, method, teacher, terrain, seed)
@@ -185,7 +196,7 @@ def view(config_args: list[str], ckpt_path: str | Path, command: Sequence[float]
 
 
 def record_video(cli: Any, policy: Any, command: Sequence[float], duration_s: float, seed: int,
-                 path: str | Path) -> Path:
+                 path: str | Path, tile: tuple[str, int] | None = None) -> Path:
     from leggedex.envs.locomotion.env import LeggedLocomotion
     from leggedex.envs.locomotion.video import render_rollout, write_mp4
 
@@ -193,6 +204,8 @@ def record_video(cli: Any, policy: Any, command: Sequence[float], duration_s: fl
     try:
         if not isinstance(env, LeggedLocomotion):
             raise TypeError(f"a video needs a velocity-tracking env (LeggedLocomotion), got {type(env).__name__}")
+        if tile is not None:
+            place_on_tile(env, *tile)
         frames = render_rollout(env, policy, command, duration_s)
         return write_mp4(frames, path, fps=1.0 / env.step_dt)
     finally:
@@ -252,6 +265,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--terrain_duration", type=float, default=20.0, help="seconds on the terrain tiles")
     p.add_argument("--heat_map", type=Path, default=None,
                    help="the per-terrain heat map (default: <json stem>_terrain.png beside the JSON; needs matplotlib)")
+    p.add_argument("--video_tile", default=None,
+                   help="on a terrain config: film the robot on this tile, TYPE:LEVEL (e.g. stairs_up:4)")
     p.add_argument("--viewer", action="store_true",
                    help="instead of evaluating: MuJoCo's viewer on one robot, the command set from the keyboard "
                         "(starting from the first command; needs a display)")
@@ -294,6 +309,9 @@ def main(argv: list[str]) -> None:
         check_options(args)
         commands = parse_commands(args.commands) if args.commands is not None else None
         terrain_command = parse_terrain_command(args.terrain_command)
+        video_tile = parse_tile(args.video_tile) if args.video_tile is not None else None
+        if video_tile is not None and args.video is None:
+            raise ValueError("--video_tile says where to film: it needs --video")
     except (ValueError, RuntimeError) as error:
         command_parser.error(str(error))
     config_args = [item for path in args.config for item in ("--config", path)] + overrides
@@ -309,8 +327,8 @@ def main(argv: list[str]) -> None:
     try:
         terrain = TerrainOptions(args.terrain_robots, terrain_command, args.terrain_duration, args.settle)
         report = play(config_args, args.ckpt_path, args.num_envs, commands, duration, args.settle, args.seed,
-                      args.video, args.teacher, terrain)
-    except (PlayOptionError, NoTeacher) as error:
+                      args.video, args.teacher, terrain, video_tile)
+    except (PlayOptionError, NoTeacher, NoTerrain) as error:
         command_parser.error(str(error))
     print(markdown_table(report))
     path = args.json if args.json is not None else default_json_path(args.ckpt_path)

@@ -79,3 +79,38 @@ def test_teacher_of_a_method_without_one_is_refused(tmp_path, capsys) -> None:
     assert exit_info.value.code == 2
     assert "leggedex.methods.ppo.PPO has no teacher policy" in capsys.readouterr().err
     assert not (tmp_path / "never.json").exists()
+
+
+def test_the_video_is_filmed_on_the_tile_asked_for(tiny_ts, tmp_path, monkeypatch) -> None:
+    from leggedex.envs.locomotion import video
+
+    config, ckpt = tiny_ts
+    placed = {}
+    render = video.render_rollout
+
+    def spy(env, *args, **kwargs):
+        placed["tile"] = (int(env.ground.levels[0]), env.ground.terrain.column_types[int(env.ground.types[0])])
+        return render(env, *args, **kwargs)
+
+    monkeypatch.setattr(video, "render_rollout", spy)
+    clip = tmp_path / "stairs.mp4"
+    main(["play", "--config", str(config), "--ckpt_path", str(ckpt), "--num_envs", "1", "--duration", "0.3",
+          "--settle", "0.1", "--commands", "[[0.3, 0, 0]]", "--terrain_robots", "0", "--video", str(clip),
+          "--video_tile", "stairs_down:1",
+          "--json", str(tmp_path / "play.json")])
+    assert placed["tile"] == (1, "stairs_down") and clip.stat().st_size > 0
+
+
+@pytest.mark.parametrize(("tile", "message"), [
+    ("stairs:1", "a tile is TYPE:LEVEL with TYPE one of smooth_slope"),
+    ("stairs_up:5", "--video_tile: terrain levels [5] do not exist: the terrain has levels 0 to 1"),
+])
+def test_a_bad_video_tile_is_refused_naming_it(tiny_ts, tmp_path, capsys, tile, message) -> None:
+    config, ckpt = tiny_ts
+    with pytest.raises(SystemExit) as exit_info:
+        main(["play", "--config", str(config), "--ckpt_path", str(ckpt), "--num_envs", "1", "--duration", "0.3",
+              "--settle", "0.1", "--commands", "[[0.3, 0, 0]]", "--video", str(tmp_path / "x.mp4"),
+              "--video_tile", tile,
+              "--json", str(tmp_path / "never.json")])
+    assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "x.mp4").exists()

@@ -50,6 +50,30 @@ def terrain_cells(ground: CurriculumTerrain, levels: Sequence[int] | None = None
     return [(kind, row) for kind in TERRAIN_TYPES if kind in present for row in rows]
 
 
+def parse_tile(text: str) -> tuple[str, int]:
+    """``"stairs_up:4"`` -> ("stairs_up", 4)."""
+    kind, _, level = text.partition(":")
+    if kind not in TERRAIN_TYPES or not level.strip().isdigit():
+        raise ValueError(f"a tile is TYPE:LEVEL with TYPE one of {', '.join(TERRAIN_TYPES)}, got {text!r}")
+    return kind, int(level)
+
+
+def tile_column(ground: CurriculumTerrain, kind: str, level: int) -> int:
+    """The first column of terrain type ``kind``, once ``kind`` and ``level`` are known to exist."""
+    columns = [c for c, t in enumerate(ground.terrain.column_types) if t == kind]
+    if not columns:
+        raise ValueError(f"the terrain has no {kind} tiles (its types: {sorted(set(ground.terrain.column_types))})")
+    terrain_cells(ground, [level])
+    return columns[0]
+
+
+def place_on_tile(env: VecEnv, kind: str, level: int) -> None:
+    """Every env of ``env`` spawns on the first tile of terrain type ``kind`` at ``level`` from its next reset."""
+    ground = terrain_of(env)
+    column = tile_column(ground, kind, level)
+    ground.place(torch.full_like(ground.levels, level), torch.full_like(ground.types, column))
+
+
 def terrain_envs(ground: CurriculumTerrain, robots_per_tile: int, levels: Sequence[int] | None = None) -> int:
     """How many envs an evaluation with ``robots_per_tile`` robots per (type, level) cell needs."""
     return robots_per_tile * len(terrain_cells(ground, levels))
