@@ -125,6 +125,9 @@ def play(
                 except ValueError as error:
                     raise PlayOptionError(f"--video_tile: {error}") from None
             commands = list(commands) if commands is not None else list(DEFAULT_COMMANDS)
+            if num_envs < len(commands):
+                raise PlayOptionError(f"--num_envs ({num_envs}) must give every command a robot: there are "
+                                      f"{len(commands)} commands")
             report["settle_s"] = settle_s
             report["robots_per_command"] = num_envs // len(commands)
             report["commands"] = evaluate_locomotion(env, policy, commands, duration_s, settle_s)

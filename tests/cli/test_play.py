@@ -78,6 +78,14 @@ def test_a_duration_within_the_settle_time_is_refused_before_evaluating(tiny, ca
     assert "--duration (1 s) must be longer than --settle (2 s)" in capsys.readouterr().err
 
 
+def test_fewer_robots_than_commands_are_refused_before_evaluating(tiny, capsys) -> None:
+    config, ckpt = tiny
+    with pytest.raises(SystemExit) as exit_info:
+        main(["play", "--config", str(config), "--ckpt_path", str(ckpt), "--num_envs", "4", "--json", "never.json"])
+    assert exit_info.value.code == 2
+    assert "--num_envs (4) must give every command a robot: there are 6 commands" in capsys.readouterr().err
+
+
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs Xvfb's xvfb-run (Debian: apt-get install xvfb)")
 def test_the_viewer_opens_on_a_virtual_display_and_drives_the_robot(tiny) -> None:
     config, ckpt = tiny
