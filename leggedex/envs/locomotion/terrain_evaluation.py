@@ -24,6 +24,7 @@ from leggedex.envs.terrain import TERRAIN_TYPES, level_size
 from leggedex.envs.vec_env import VecEnv, reset_after_step
 
 DEFAULT_TERRAIN_COMMAND = (0.5, 0.0, 0.0)
+CROSSED_SHARE = 0.9  # a level counts as mastered when this share of its robots crossed
 
 
 class NoTerrain(ValueError):
@@ -152,8 +153,21 @@ def evaluate_terrain(
             "error_vx": mean(error[:, 0], measured), "error_vy": mean(error[:, 1], measured),
             "error_yaw": mean(error[:, 2], measured), "time_to_cross_s": mean(cross_step * env.step_dt, went),
         })
+    for entry in types.values():
+        entry["crossed_up_to"] = crossed_up_to(entry["levels"])
     return {"command": [float(v) for v in command], "duration_s": duration_s, "settle_s": settle_s,
             "robots_per_tile": per_tile, "types": types}
+
+
+def crossed_up_to(rows: list[dict[str, Any]], share: float = CROSSED_SHARE) -> dict[str, Any] | None:
+    """The hardest level such that it and every easier one were crossed by at least ``share`` of the robots
+    (its ``level`` and ``size``); None when the easiest level was not."""
+    reached = None
+    for row in sorted(rows, key=lambda r: r["level"]):
+        if row["crossed"] < share:
+            break
+        reached = {"level": row["level"], "size": row["size"]}
+    return reached
 
 
 SIZE_UNITS = {"slope_deg": "deg", "step_cm": "cm", "obstacle_cm": "cm"}
@@ -166,13 +180,15 @@ def terrain_table(report: dict[str, Any], key: str = "crossed") -> str:
     levels = [row["level"] for row in next(iter(types.values()))["levels"]]
     lines = [f"{report['robots_per_tile']} robots per tile, command {tuple(report['command'])}, "
              f"{report['duration_s']:g} s: share of robots that crossed their tile (and the level's size)",
-             "| terrain | " + " | ".join(f"level {r}" for r in levels) + " | falls |",
-             "| --- | " + " | ".join("---:" for _ in levels) + " | ---: |"]
+             "| terrain | " + " | ".join(f"level {r}" for r in levels) + " | falls | >= 90 % crossed up to |",
+             "| --- | " + " | ".join("---:" for _ in levels) + " | ---: | ---: |"]
     for kind, entry in types.items():
         unit = SIZE_UNITS[entry["size"]]
         cells = [f"{100 * row[key]:.0f}% ({row['size']:.0f} {unit})" for row in entry["levels"]]
         falls = sum(row["fall_rate"] for row in entry["levels"]) / len(entry["levels"])
-        lines.append(f"| {kind} | " + " | ".join(cells) + f" | {100 * falls:.1f}% |")
+        reached = entry.get("crossed_up_to")
+        up_to = "none" if reached is None else f"level {reached['level']} ({reached['size']:.0f} {unit})"
+        lines.append(f"| {kind} | " + " | ".join(cells) + f" | {100 * falls:.1f}% | {up_to} |")
     return "\n".join(lines)
 
 

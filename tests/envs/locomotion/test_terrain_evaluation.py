@@ -73,8 +73,11 @@ def test_every_robot_starts_on_the_tile_of_its_type_and_level_and_only_the_moved
         for row in entry["levels"]:
             assert row["fall_rate"] == 0.0 and 0.0 <= row["crossed"] <= 1.0
     assert not env._evaluating  # training mode restored
+    assert report["types"]["smooth_slope"]["crossed_up_to"] == {"level": 0, "size": 0.0}  # level 1 not crossed
+    assert report["types"]["stairs_up"]["crossed_up_to"] is None
     table = terrain_table(report)
     assert "| stairs_up | 0% (" in table and "| smooth_slope | 100% (0 deg)" in table
+    assert "| 0.0% | level 0 (0 deg) |" in table and "| 0.0% | none |" in table
 
 
 def test_level_sizes_are_the_heights_the_terrain_generator_builds() -> None:
