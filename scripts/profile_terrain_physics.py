@@ -26,7 +26,7 @@ from leggedex.robots.go2 import GO2
 
 GO2_TS_TERRAIN = TerrainConfig(num_rows=10, num_cols=10, tile_size=8.0, border=5.0, max_init_level=2)
 LEFT_OUT = {"thighs and hips": ("_thigh", "_hip"), "calves (shins)": ("_calf",),
-            "base (trunk, head)": ("trunk", "head")}
+            "base (trunk, head)": ("trunk", "head"), "all but the feet and base": ("_thigh", "_hip", "_calf")}
 ACTION_SCALE, SUBSTEPS = 0.25, 4
 
 
