@@ -93,7 +93,8 @@ def obstacle_height(cfg: TerrainConfig, difficulty: float) -> float:
 
 def level_size(cfg: TerrainConfig, kind: str, level: int) -> tuple[str, float]:
     """What makes a tile of ``kind`` at ``level`` hard, by name and value: the slope in degrees, the step height
-    or the tallest obstacle in cm."""
+    or the tallest obstacle in cm (``_tile``'s formulas; ``_tile`` keeps its own order of operations so that the
+    heights stay bit-identical to earlier releases, and tests check that the two agree)."""
     d = level_difficulty(cfg, level)
     if kind in ("smooth_slope", "rough_slope"):
         return "slope_deg", math.degrees(math.atan(slope(cfg, d)))
@@ -111,19 +112,19 @@ def _tile(kind: str, difficulty: float, cfg: TerrainConfig, n: int, rng: np.rand
     radius = np.maximum(np.abs(x), np.abs(y)) - cfg.platform / 2  # distance outside the central platform
     outside = np.clip(radius, 0.0, None)
     if kind in ("smooth_slope", "rough_slope"):
-        heights = outside * slope(cfg, difficulty)  # a pyramid rising from the platform
+        heights = outside * cfg.max_slope * difficulty  # a pyramid rising from the platform
         if kind == "rough_slope":
             heights = heights + rng.uniform(-1, 1, size=heights.shape) * cfg.rough_amplitude * (0.5 + difficulty)
         return heights
     if kind in ("stairs_up", "stairs_down"):
-        step = np.floor(outside / cfg.step_width) * step_height(cfg, difficulty)
+        step = np.floor(outside / cfg.step_width) * cfg.max_step_height * (0.2 + 0.8 * difficulty)
         return step if kind == "stairs_up" else -step
     if kind == "discrete":
         heights = np.zeros((n, n))
         size = max(int(round(0.6 / cfg.resolution)), 1)
         for _ in range(int(20 + 20 * difficulty)):
             i, j = rng.integers(0, n - size, size=2)
-            heights[i : i + size, j : j + size] = rng.uniform(0.3, 1.0) * obstacle_height(cfg, difficulty)
+            heights[i : i + size, j : j + size] = rng.uniform(0.3, 1.0) * cfg.max_obstacle_height * difficulty
         heights[radius <= 0] = 0.0
         return heights
     raise ValueError(f"unknown terrain type {kind!r}")
