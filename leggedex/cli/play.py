@@ -100,7 +100,6 @@ def play(
     config, ``terrain`` (default ``TerrainOptions()``; ``robots_per_tile`` 0 skips it) also runs the per-terrain
     evaluation (``terrain_evaluation.py``) in an env of its own: ``report["terrain"]``.
     """
-    from leggedex.envs.locomotion.env import LeggedLocomotion
     from leggedex.envs.locomotion.evaluation import (
         DEFAULT_COMMANDS,
         evaluate_locomotion,
@@ -183,7 +182,6 @@ def play_terrain(cli: Any, method: OnPolicyMethod, teacher: bool, options: Terra
 def view(config_args: list[str], ckpt_path: str | Path, command: Sequence[float], duration_s: float | None,
          seed: int) -> int:
     """Open the interactive viewer on one robot driven by ``ckpt_path``'s policy; returns the steps shown."""
-    from leggedex.envs.locomotion.env import LeggedLocomotion
     from leggedex.envs.locomotion.viewer import run_viewer
 
     cli, method = load_method(config_args, ckpt_path)
@@ -200,7 +198,6 @@ def view(config_args: list[str], ckpt_path: str | Path, command: Sequence[float]
 
 def record_video(cli: Any, policy: Any, command: Sequence[float], duration_s: float, seed: int,
                  path: str | Path, tile: tuple[str, int] | None = None) -> Path:
-    from leggedex.envs.locomotion.env import LeggedLocomotion
     from leggedex.envs.locomotion.video import render_rollout, write_mp4
 
     env = build_env(cli, 1, seed)
