@@ -137,7 +137,8 @@ def play(
                                                    video_tile))
             terrain = terrain if terrain is not None else TerrainOptions()
             if isinstance(env.ground, CurriculumTerrain) and terrain.robots_per_tile > 0:
-                report["terrain"] = play_terrain(cli, method, teacher, terrain, seed)
+                num_terrain_envs = terrain_envs(env.ground, terrain.robots_per_tile)
+                report["terrain"] = play_terrain(cli, method, teacher, terrain, seed, num_terrain_envs)
         else:
             if commands is not None:
                 raise PlayOptionError(f"--commands needs a velocity-tracking env; {type(env).__name__} takes none")
@@ -161,14 +162,9 @@ def chosen_policy(method: OnPolicyMethod, teacher: bool) -> DeployedPolicy:
     return method.teacher_policy() if teacher else method.deployed_policy()
 
 
-def play_terrain(cli: Any, method: OnPolicyMethod, teacher: bool, options: TerrainOptions, seed: int
-                 ) -> dict[str, Any]:
-    """The per-terrain evaluation in an env of its own, sized for ``options.robots_per_tile`` on every cell."""
-    sizing = build_env(cli, 1, seed)
-    try:
-        num_envs = terrain_envs(terrain_of(sizing), options.robots_per_tile)
-    finally:
-        sizing.close()
+def play_terrain(cli: Any, method: OnPolicyMethod, teacher: bool, options: TerrainOptions, seed: int,
+                 num_envs: int) -> dict[str, Any]:
+    """The per-terrain evaluation in an env of its own with ``num_envs`` robots (``terrain_envs``)."""
     env = build_env(cli, num_envs, seed)
     try:
         if not isinstance(env, LeggedLocomotion):

@@ -21,11 +21,26 @@ QUICKSTART = str(REPO / "configs" / "quickstart.yaml")
 _TINY: dict[str, Path] = {}
 
 
+def tiny_fit(root: Path, name: str, config: dict) -> tuple[Path, Path]:
+    """Fit ``config`` (a shipped config, edited to be tiny) for its iterations under ``root`` as ``<name>.yaml``;
+    returns (config, checkpoint)."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    cwd = os.getcwd()
+    os.chdir(root)
+    try:
+        main(["fit", "--config", str(path), "--run_name", "tiny"])
+    finally:
+        os.chdir(cwd)
+    (ckpt,) = root.glob(f"logs/{name}/*_tiny/checkpoints/last.ckpt")
+    return path, ckpt
+
+
 def tiny_go2_checkpoint(root: Path) -> tuple[Path, Path]:
     """A 1-iteration Go2 fit (8 envs x 4 steps, [32, 32] networks, empirical normalization on), made once per
     test process; returns (config, checkpoint)."""
     if not _TINY:
-        root.mkdir(parents=True, exist_ok=True)
         config = yaml.safe_load((REPO / "configs" / "go2_flat.yaml").read_text())
         config["torch_threads"] = 1
         config["trainer"]["max_epochs"] = 1
@@ -34,15 +49,7 @@ def tiny_go2_checkpoint(root: Path) -> tuple[Path, Path]:
                                             empirical_normalization=True, num_steps_per_env=4)
         config["data"]["num_envs"] = 8
         config["data"]["env"]["init_args"]["backend"]["init_args"]["num_threads"] = 1
-        path = root / "tiny_go2.yaml"
-        path.write_text(yaml.safe_dump(config))
-        cwd = os.getcwd()
-        os.chdir(root)
-        try:
-            main(["fit", "--config", str(path), "--run_name", "tiny"])
-        finally:
-            os.chdir(cwd)
-        (ckpt,) = root.glob("logs/tiny_go2/*_tiny/checkpoints/last.ckpt")
+        path, ckpt = tiny_fit(root, "tiny_go2", config)
         _TINY.update(config=path, ckpt=ckpt)
     return _TINY["config"], _TINY["ckpt"]
 

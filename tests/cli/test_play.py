@@ -70,20 +70,16 @@ def test_help_answers(command, capsys) -> None:
     assert "--ckpt_path" in capsys.readouterr().out
 
 
-def test_a_duration_within_the_settle_time_is_refused_before_evaluating(tiny, capsys) -> None:
+@pytest.mark.parametrize(("options", "message"), [
+    (["--duration", "1"], "--duration (1 s) must be longer than --settle (2 s)"),
+    (["--num_envs", "4"], "--num_envs (4) must give every command a robot: there are 6 commands"),
+])
+def test_options_that_would_measure_nothing_are_refused_before_evaluating(tiny, capsys, options, message) -> None:
     config, ckpt = tiny
     with pytest.raises(SystemExit) as exit_info:
-        main(["play", "--config", str(config), "--ckpt_path", str(ckpt), "--duration", "1", "--json", "never.json"])
+        main(["play", "--config", str(config), "--ckpt_path", str(ckpt), *options, "--json", "never.json"])
     assert exit_info.value.code == 2
-    assert "--duration (1 s) must be longer than --settle (2 s)" in capsys.readouterr().err
-
-
-def test_fewer_robots_than_commands_are_refused_before_evaluating(tiny, capsys) -> None:
-    config, ckpt = tiny
-    with pytest.raises(SystemExit) as exit_info:
-        main(["play", "--config", str(config), "--ckpt_path", str(ckpt), "--num_envs", "4", "--json", "never.json"])
-    assert exit_info.value.code == 2
-    assert "--num_envs (4) must give every command a robot: there are 6 commands" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
 
 
 @pytest.mark.skipif(shutil.which("xvfb-run") is None, reason="needs Xvfb's xvfb-run (Debian: apt-get install xvfb)")

@@ -4,12 +4,11 @@ with ``--teacher``, for the teacher; ``--teacher`` on a method without one is re
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 import yaml
-from test_export import tiny_go2_checkpoint
+from test_export import tiny_fit, tiny_go2_checkpoint
 
 from leggedex.cli import main
 from leggedex.envs.terrain import TERRAIN_TYPES
@@ -19,7 +18,6 @@ from conftest import REPO
 
 def tiny_ts_checkpoint(root: Path) -> tuple[Path, Path]:
     """A 1-iteration go2_ts fit (8 envs x 4 steps, small networks, a 2-level terrain of 3 m tiles)."""
-    root.mkdir(parents=True, exist_ok=True)
     config = yaml.safe_load((REPO / "configs" / "go2_ts.yaml").read_text())
     config["torch_threads"] = 1
     config["trainer"]["max_epochs"] = 1
@@ -30,16 +28,7 @@ def tiny_ts_checkpoint(root: Path) -> tuple[Path, Path]:
     env = config["data"]["env"]["init_args"]
     env["backend"]["init_args"]["num_threads"] = 1
     env["terrain"].update(num_rows=2, num_cols=5, tile_size=3.0, border=1.0, platform=1.0, max_init_level=1)
-    path = root / "tiny_ts.yaml"
-    path.write_text(yaml.safe_dump(config))
-    cwd = os.getcwd()
-    os.chdir(root)
-    try:
-        main(["fit", "--config", str(path), "--run_name", "tiny"])
-    finally:
-        os.chdir(cwd)
-    (ckpt,) = root.glob("logs/tiny_ts/*_tiny/checkpoints/last.ckpt")
-    return path, ckpt
+    return tiny_fit(root, "tiny_ts", config)
 
 
 @pytest.fixture(scope="module")
