@@ -22,7 +22,6 @@ from leggedex.cli.checkpoint import build_env, check_policy_fits_env, load_metho
 from leggedex.cli.play import Policy
 from leggedex.envs.locomotion.env import LeggedLocomotion
 from leggedex.envs.vec_env import reset_after_step
-from leggedex.methods.base import OnPolicyMethod
 
 
 def locomotion_env(cli: Any, num_envs: int, seed: int) -> LeggedLocomotion:
@@ -82,10 +81,10 @@ def main() -> None:
 
     cli, method = load_method(["--config", args.config, *overrides], args.ckpt)
     result: dict[str, dict[str, float]] = {}
-    for name, make in (("teacher", OnPolicyMethod.teacher_policy), ("student", OnPolicyMethod.deployed_policy)):
+    for name, make in (("teacher", method.teacher_policy), ("student", method.deployed_policy)):
         env = locomotion_env(cli, args.num_envs, args.seed)
         check_policy_fits_env(method, env, args.ckpt)
-        result[name] = first_episode_returns(env, make(method), fixed_commands(env, args.seed))
+        result[name] = first_episode_returns(env, make(), fixed_commands(env, args.seed))
         env.close()
     ratio = result["student"]["mean_return"] / result["teacher"]["mean_return"]
     result["student_over_teacher"] = {"mean_return": ratio}

@@ -24,8 +24,10 @@ def _without_gpu_keys(config: dict) -> dict:
         for key in path[:-1]:
             node = node.get(key, {})
         node.pop(path[-1], None)
-    for callback in config["trainer"]["callbacks"]:  # the distillation phase starts 300 iterations before the end
+    for callback in config["trainer"]["callbacks"]:  # the distillation phase and the checkpoints follow the length
         callback.get("init_args", {}).pop("start_iteration", None)
+        if callback["class_path"] == "callbacks.IterationCheckpoint":
+            callback["init_args"].pop("every_n_iterations", None)
     return config
 
 

@@ -1,9 +1,12 @@
 """``leggedex play`` on a terrain config: the per-terrain table, JSON and heat map, for the deployed student and,
-with ``--teacher``, for the teacher; ``--teacher`` on a method without one is refused."""
+with ``--teacher``, for the teacher; ``--teacher`` on a method without one is refused; and
+``scripts/compare_teacher_student.py`` on the same checkpoint."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -103,3 +106,17 @@ def test_a_bad_video_tile_is_refused_naming_it(tiny_ts, tmp_path, capsys, tile, 
               "--json", str(tmp_path / "never.json")])
     assert exit_info.value.code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_compare_teacher_student_runs_the_teacher_and_the_student(tiny_ts, tmp_path) -> None:
+    config, ckpt = tiny_ts
+    out = tmp_path / "compare.json"
+    subprocess.run([sys.executable, str(REPO / "scripts" / "compare_teacher_student.py"), "--config", str(config),
+                    "--ckpt", str(ckpt), "--num-envs", "4", "--json", str(out)], check=True, cwd=REPO,
+                   capture_output=True)
+    result = json.loads(out.read_text())
+    teacher, student = result["teacher"], result["student"]
+    assert {"mean_return", "fall_fraction", "error_lin_vel", "error_yaw"} <= set(teacher) == set(student)
+    assert teacher["mean_return"] != student["mean_return"]  # two policies, not one run twice
+    assert result["student_over_teacher"]["mean_return"] == pytest.approx(student["mean_return"]
+                                                                          / teacher["mean_return"])

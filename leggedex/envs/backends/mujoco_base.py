@@ -8,6 +8,7 @@ actuator_force, world first), ``set_dof_targets``, ``step``, ``_write_reset``, `
 
 from __future__ import annotations
 
+import copy
 import logging
 from abc import abstractmethod
 from collections.abc import Callable
@@ -471,6 +472,7 @@ class MujocoBackend(SimBackend):
         """Put world ``world``'s current pose into ``data`` (positions and the kinematics drawing needs)."""
         data.qpos[:] = self._world_qpos(world)
         mujoco.mj_kinematics(self.model, data)
+        mujoco.mj_comPos(self.model, data)  # subtree_com: where the tracking camera looks
 
     def renderer(self, width: int = 480, height: int = 320) -> MujocoRenderer:
         return MujocoRenderer(self, width, height)
@@ -479,9 +481,15 @@ class MujocoBackend(SimBackend):
 class MujocoRenderer:
     """MuJoCo's offscreen renderer on one world at a time, with a camera that follows the base."""
 
+    # MuJoCo scales the clipping planes by the model's extent: on a terrain of tens of metres the near plane would
+    # lie beyond the camera's 1.6 m and cut the robot away, so the renderer's own copy sets them in metres
+    near_m, far_m = 0.05, 60.0
+
     def __init__(self, backend: MujocoBackend, width: int, height: int) -> None:
         self.backend = backend
-        model = backend.model
+        model = copy.deepcopy(backend.model)
+        model.vis.map.znear = self.near_m / model.stat.extent
+        model.vis.map.zfar = self.far_m / model.stat.extent
         self._data = mujoco.MjData(model)
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING

@@ -575,4 +575,6 @@ def test_renders_the_world_it_is_asked_for(backend: SimBackend) -> None:
         renderer.close()
     assert upright.shape == (48, 64, 3) and upright.dtype == np.uint8 and upright.std() > 5
     assert np.array_equal(upright, again)
-    assert np.abs(upright.astype(int) - on_its_side.astype(int)).mean() > 3
+    # the camera follows each world's base, so only the robot's pose tells the two apart: a few % of the pixels
+    changed = (np.abs(upright.astype(int) - on_its_side.astype(int)) > 10).any(axis=-1)
+    assert changed.mean() > 0.03

@@ -44,3 +44,26 @@ def test_video_callback_writes_a_clip_per_period(tmp_path) -> None:
     events.Reload()
     gifs = events.Images("Video/policy")
     assert [g.step for g in gifs] == [1, 2] and gifs[0].encoded_image_string[:6] == b"GIF89a"
+
+
+def test_the_camera_looks_at_the_robot_far_from_the_origin() -> None:
+    from leggedex.envs.terrain import TerrainConfig
+
+    # tiles of 3 m: every robot stands metres away from the world origin, on a terrain whose extent would put
+    # MuJoCo's default near plane beyond the camera
+    terrain = TerrainConfig(num_rows=2, num_cols=5, tile_size=3.0, border=1.0, platform=1.0)
+    env = LeggedLocomotion(2, seed=0, terrain=terrain, backend=one_thread_backend)
+    env.reset()
+    renderer = env.sim.renderer(96, 64)
+    try:
+        for world in range(2):
+            image = renderer.render(world)
+            camera = renderer._renderer.scene.camera[0]
+            looked_at = np.asarray(camera.pos) + 1.6 * np.asarray(camera.forward)
+            base = env.sim.root_pos[world].double().numpy()
+            assert np.linalg.norm(base[:2]) > 2.0  # the test means something only away from the origin
+            assert np.linalg.norm(looked_at - base) < 0.3, (world, looked_at, base)
+            assert image.std() > 5
+    finally:
+        renderer.close()
+        env.close()
