@@ -13,13 +13,7 @@ import time
 import torch
 from torch import nn
 
-
-def mlp(inputs: int, hidden: list[int], outputs: int) -> nn.Sequential:
-    layers: list[nn.Module] = []
-    for size in hidden:
-        layers += [nn.Linear(inputs, size), nn.ELU()]
-        inputs = size
-    return nn.Sequential(*layers, nn.Linear(inputs, outputs))
+from leggedex.modules.mlp import MLP
 
 
 def seconds_per_step(networks: list[nn.Module], batches: list[torch.Tensor], steps: int) -> float:
@@ -42,7 +36,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
 
-    eager = [mlp(args.critic_inputs, args.hidden, 1), mlp(args.actor_inputs, args.hidden, 12)]
+    eager: list[nn.Module] = [MLP(args.critic_inputs, 1, args.hidden), MLP(args.actor_inputs, 12, args.hidden)]
     compiled = [torch.compile(net) for net in eager]
     batches = [torch.randn(args.batch, args.critic_inputs), torch.randn(args.batch, args.actor_inputs)]
     start = time.perf_counter()

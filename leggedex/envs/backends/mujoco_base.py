@@ -25,6 +25,8 @@ from leggedex.robots import GO2, RobotDescription
 
 __all__ = ["MujocoBackend", "MujocoRenderer", "StateArrays"]
 
+DISPLAY_CLIP_M = (0.05, 60.0)  # near and far clipping planes of drawn scenes
+
 
 class StateArrays(NamedTuple):
     """The simulator arrays the getters read, float32 on ``backend.device``, world first."""
@@ -474,6 +476,14 @@ class MujocoBackend(SimBackend):
         mujoco.mj_kinematics(self.model, data)
         mujoco.mj_comPos(self.model, data)  # subtree_com: where the tracking camera looks
 
+    def display_model(self) -> mujoco.MjModel:
+        """A copy of the model to draw with, its clipping planes in metres: MuJoCo scales them by the model's extent,
+        and on a terrain of tens of metres the near plane would lie beyond a camera close to the robot."""
+        model = copy.deepcopy(self.model)
+        model.vis.map.znear = DISPLAY_CLIP_M[0] / model.stat.extent
+        model.vis.map.zfar = DISPLAY_CLIP_M[1] / model.stat.extent
+        return model
+
     def renderer(self, width: int = 480, height: int = 320) -> MujocoRenderer:
         return MujocoRenderer(self, width, height)
 
@@ -481,15 +491,9 @@ class MujocoBackend(SimBackend):
 class MujocoRenderer:
     """MuJoCo's offscreen renderer on one world at a time, with a camera that follows the base."""
 
-    # MuJoCo scales the clipping planes by the model's extent: on a terrain of tens of metres the near plane would
-    # lie beyond the camera's 1.6 m and cut the robot away, so the renderer's own copy sets them in metres
-    near_m, far_m = 0.05, 60.0
-
     def __init__(self, backend: MujocoBackend, width: int, height: int) -> None:
         self.backend = backend
-        model = copy.deepcopy(backend.model)
-        model.vis.map.znear = self.near_m / model.stat.extent
-        model.vis.map.zfar = self.far_m / model.stat.extent
+        model = backend.display_model()
         self._data = mujoco.MjData(model)
         self._camera = mujoco.MjvCamera()
         self._camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
