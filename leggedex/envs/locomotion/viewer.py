@@ -66,10 +66,11 @@ def run_viewer(env: LeggedLocomotion, policy: Callable[[dict[str, torch.Tensor]]
 
         launch = mujoco.viewer.launch_passive
     keys = KeyboardCommand(command)
-    data = mujoco.MjData(env.sim.model)
+    model = env.sim.display_model()
+    data = mujoco.MjData(model)
     steps = 0
     before = set(threading.enumerate())
-    viewer = launch(env.sim.model, data, key_callback=keys.press)
+    viewer = launch(model, data, key_callback=keys.press)
     render_threads = [t for t in threading.enumerate() if t not in before]
     try:
         viewer.cam.type = mujoco.mjtCamera.mjCAMERA_TRACKING

@@ -79,6 +79,25 @@ def test_the_viewer_holds_the_keyboard_command_and_shows_it() -> None:
     assert env.commands.fixed is None and viewer.closed  # training commands restored, window closed
 
 
+def test_the_viewer_draws_with_clipping_planes_in_metres_and_tracks_the_base() -> None:
+    from leggedex.envs.backends.mujoco_base import DISPLAY_CLIP_M
+
+    env = LeggedLocomotion(1, seed=0, backend=one_thread_backend, random_initial_episode_length=False)
+    launched = []
+
+    def launch(model, data, key_callback):
+        launched.append((model, data))
+        return FakeViewer(key_callback, {})
+
+    run_viewer(env, lambda obs: torch.zeros(1, 12), duration_s=0.1, launch=launch)
+    model, data = launched[0]
+    assert model.vis.map.znear * model.stat.extent == pytest.approx(DISPLAY_CLIP_M[0])
+    assert model.vis.map.zfar * model.stat.extent == pytest.approx(DISPLAY_CLIP_M[1])
+    # the tracking camera looks at the base's subtree centre of mass: it must be where the robot is
+    base = env.sim.index.base_body
+    assert data.subtree_com[base] == pytest.approx(env.sim.root_pos[0].double().numpy(), abs=0.1)
+
+
 def test_the_viewer_needs_a_display(monkeypatch) -> None:
     monkeypatch.delenv("DISPLAY", raising=False)
     with pytest.raises(RuntimeError, match="needs a display"):
