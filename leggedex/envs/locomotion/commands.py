@@ -22,6 +22,7 @@ class VelocityCommands:
         self.generator = generator
         self.command = torch.zeros(num_envs, 3, device=device)
         self.heading = torch.zeros(num_envs, device=device)
+        self.in_heading_mode = torch.full((num_envs,), cfg.heading_command, dtype=torch.bool, device=device)
         self.lin_vel_x = list(cfg.lin_vel_x)
         self.fixed: torch.Tensor | None = None  # evaluation: (num_envs, 3) commands held fixed
 
@@ -46,13 +47,17 @@ class VelocityCommands:
         command[standing] = 0.0
         self.command[ids] = command
         self.heading[ids] = self._uniform(cfg.heading, n)
+        if cfg.heading_command and cfg.heading_share < 1.0:  # drawn only here: other configs keep their streams
+            self.in_heading_mode[ids] = torch.rand(n, device=command.device,
+                                                   generator=self.generator) < cfg.heading_share
 
     def update_heading(self, base_heading: torch.Tensor) -> None:
         """In heading mode, turn toward the commanded heading with a proportional yaw rate."""
         if self.cfg.heading_command and self.fixed is None:
             error = wrap_to_pi(self.heading - base_heading)
             low, high = self.cfg.ang_vel_yaw
-            self.command[:, 2] = (self.cfg.heading_stiffness * error).clamp(low, high)
+            turn = (self.cfg.heading_stiffness * error).clamp(low, high)
+            self.command[:, 2] = torch.where(self.in_heading_mode, turn, self.command[:, 2])
 
     def update_curriculum(self, tracking_fraction: float) -> None:
         """legged_gym's rule: widen lin x when the mean tracking reward exceeds 0.8 of its maximum."""

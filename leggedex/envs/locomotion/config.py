@@ -23,7 +23,12 @@ def check_range(name: str, bounds: Sequence[float], low: float | None = None) ->
 
 @dataclass
 class CommandsConfig:
-    """Velocity commands, resampled every ``resampling_time_s``; heading mode turns a heading into a yaw rate."""
+    """Velocity commands, resampled every ``resampling_time_s``; heading mode turns a heading into a yaw rate.
+
+    ``heading_share`` (with ``heading_command``) is the share of resampled commands in heading mode; the others
+    keep their sampled yaw rate for the whole command. Heading commands alone rarely ask for a steady turn in
+    place: the proportional yaw rate decays as the robot comes round (time constant 1 / ``heading_stiffness``).
+    """
 
     lin_vel_x: tuple[float, float] = (-1.0, 1.0)
     lin_vel_y: tuple[float, float] = (-1.0, 1.0)
@@ -31,6 +36,7 @@ class CommandsConfig:
     heading: tuple[float, float] = (-3.14159, 3.14159)
     heading_command: bool = False
     heading_stiffness: float = 0.5
+    heading_share: float = 1.0
     resampling_time_s: float = 10.0
     zero_below: float = 0.2  # |v_xy| below this becomes 0 (stand-still commands)
     standing_fraction: float = 0.1  # share of resampled commands that are exactly zero
@@ -43,6 +49,8 @@ class CommandsConfig:
             check_range(f"commands.{name}", getattr(self, name))
         if self.resampling_time_s <= 0:
             raise ValueError(f"commands.resampling_time_s must be positive, got {self.resampling_time_s}")
+        if not 0.0 <= self.heading_share <= 1.0:
+            raise ValueError(f"commands.heading_share must be in [0, 1], got {self.heading_share}")
         if not 0.0 <= self.standing_fraction <= 1.0:
             raise ValueError(f"commands.standing_fraction must be in [0, 1], got {self.standing_fraction}")
 

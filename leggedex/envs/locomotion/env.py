@@ -488,6 +488,7 @@ class LeggedLocomotion(VecEnv):
         if self.history is not None:
             state["history"] = self.history.state_dict()
         state["commands"] = {"command": self.commands.command.clone(), "heading": self.commands.heading.clone(),
+                             "in_heading_mode": self.commands.in_heading_mode.clone(),
                              "lin_vel_x": list(self.commands.lin_vel_x)}
         return state
 
@@ -513,6 +514,8 @@ class LeggedLocomotion(VecEnv):
             self.history.load_state_dict(state["history"])
         self.commands.command.copy_(state["commands"]["command"])
         self.commands.heading.copy_(state["commands"]["heading"])
+        if "in_heading_mode" in state["commands"]:  # absent in checkpoints written before heading_share
+            self.commands.in_heading_mode.copy_(state["commands"]["in_heading_mode"])
         self.commands.lin_vel_x = list(state["commands"]["lin_vel_x"])
         self._read_state()
 

@@ -205,6 +205,30 @@ def test_heading_mode_turns_toward_the_commanded_heading() -> None:
     assert torch.allclose(commands.command[:, 2], torch.tensor([0.5, -0.5, -0.5 * (2 * torch.pi - 6.0)]))
 
 
+def test_heading_share_keeps_the_sampled_yaw_rate_for_the_other_commands() -> None:
+    from leggedex.envs.locomotion.commands import VelocityCommands
+
+    def commands(share: float) -> VelocityCommands:
+        cfg = CommandsConfig(heading_command=True, heading_share=share, standing_fraction=0.0)
+        made = VelocityCommands(cfg, 4000, torch.device("cpu"), torch.Generator().manual_seed(0))
+        made.resample(torch.arange(4000))
+        return made
+
+    mixed = commands(0.25)
+    sampled = mixed.command[:, 2].clone()
+    mixed.update_heading(mixed.heading.clone() - 0.4)  # every heading error is 0.4 rad: a turn of 0.2 rad/s
+    turning = mixed.in_heading_mode
+    assert 0.22 < turning.float().mean() < 0.28
+    assert torch.allclose(mixed.command[turning, 2], torch.full((int(turning.sum()),), 0.2))
+    assert torch.equal(mixed.command[~turning, 2], sampled[~turning])
+    whole = commands(1.0)  # the default draws nothing more: the commands of older configs are unchanged
+    assert bool(whole.in_heading_mode.all())
+    assert torch.equal(whole.heading, commands(1.0).heading)
+    assert not torch.equal(whole.generator.get_state(), mixed.generator.get_state())
+    with pytest.raises(ValueError, match="commands.heading_share must be in"):
+        CommandsConfig(heading_share=1.5).validate()
+
+
 def test_a_description_that_does_not_match_its_model_file_is_refused_with_the_names(tmp_path) -> None:
     from dataclasses import replace
 
