@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import torch
+from torch import nn
 from torch.distributions import Normal
 
 from leggedex.envs.vec_env import Obs, ObsSpec
@@ -91,6 +92,18 @@ class EstimatorPPO(PPO):
         target = self.built(self.estimated).select(batch.obs["privileged"])
         return {"estimator": self.hparams.estimator_loss_coef
                 * self.built_actor_critic.estimator_loss(batch.obs["history"], target)}
+
+    def clip_groups(self, optimizer: Any) -> list[list[nn.Parameter]] | None:
+        """With ``per_network`` clipping the estimator's gradient is clipped apart from the actor's too: its
+        regression on raw targets (a friction in mm, a latency in s) can be far larger than the policy gradient,
+        and sharing one norm would shrink the actor's step to almost nothing."""
+        groups = super().clip_groups(optimizer)
+        if groups is None:
+            return None
+        estimator = {id(p) for p in self.built_actor_critic.estimator.parameters()}
+        others = [[p for p in group if id(p) not in estimator] for group in groups]
+        own = [p for group in groups for p in group if id(p) in estimator]
+        return [group for group in others + [own] if group]
 
     def learn(self, rollout: Rollout, optimizers: Any | Sequence[Any]) -> dict[str, float]:
         errors = self.estimator_errors(rollout.storage)  # before the update: the estimates the actor acted with

@@ -136,6 +136,31 @@ def test_one_backward_reaches_every_parameter_and_ppo_stops_at_the_estimate(seed
     assert all(p.grad is not None for p in method.parameters())
 
 
+@pytest.mark.parametrize("grad_norm_clipping", ["per_network", "joint"])
+def test_a_large_estimator_loss_leaves_the_actors_step_alone_with_per_network_clipping(grad_norm_clipping) -> None:
+    method = make_ee(grad_norm_clipping=grad_norm_clipping)
+    method.build(ee_spec())
+    ac = method.built_actor_critic
+    optimizer = torch.optim.SGD(ac.parameters(), lr=0.0)  # lr 0: only the gradients are of interest
+    torch.manual_seed(0)
+    policy, history = torch.randn(16, 6), torch.randn(16, 18)
+
+    def actor_norm(estimator_scale: float) -> float:
+        optimizer.zero_grad()
+        loss = (1e-3 * ac.policy_distribution(policy, history).mean.square().mean()
+                + estimator_scale * ac.estimator_loss(history, torch.full((16, 4), 100.0)))
+        method.clipped_step("loss", loss, optimizer, 1.0, method.clip_groups(optimizer))
+        return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in ac.actor.parameters()])))
+
+    alone = actor_norm(0.0)
+    assert 0.0 < alone < 1.0
+    if grad_norm_clipping == "per_network":  # actor, estimator and critic clipped each on its own
+        assert len(method.clip_groups(optimizer)) == 3
+        assert actor_norm(1e3) == pytest.approx(alone, rel=1e-5)
+    else:  # legged_gym's one norm: the regression's gradient shrinks the policy's step
+        assert actor_norm(1e3) < 1e-3 * alone
+
+
 @pytest.mark.parametrize(("kwargs", "env_kwargs", "message"), [
     ({}, {}, r"EstimatorPPO needs observation group\(s\) \['history', 'privileged'\], but the env provides only "
              r"\['critic', 'policy'\]"),
