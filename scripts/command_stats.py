@@ -44,7 +44,7 @@ def main() -> None:
     args = parser.parse_args()
     section = yaml.safe_load(open(args.config))["data"]["env"]["init_args"].get("commands", {})
     keys = {k: tuple(v) if isinstance(v, list) else v for k, v in section.items()}
-    print("| heading_share | steps with abs(yaw command) >= min_yaw | the same with a planar command < in_place (in place) |")
+    print("| heading_share | steps with abs(yaw command) >= min_yaw | in place: also planar command < in_place |")
     print("| ---: | ---: | ---: |")
     for share in args.heading_share:
         cfg = CommandsConfig(**{**keys, "heading_share": share})
