@@ -9,7 +9,7 @@ from leggedex.envs import LeggedLocomotion, ObsSpec
 from leggedex.envs.locomotion import CommandsConfig, EventConfig, RewardConfig, TerminationConfig
 from leggedex.envs.locomotion.evaluation import evaluate_locomotion
 
-from conftest import one_thread_backend
+from conftest import REPO, one_thread_backend
 
 
 def with_entries(table: dict, **entries) -> dict:
@@ -247,3 +247,19 @@ def test_a_description_that_does_not_match_its_model_file_is_refused_with_the_na
         make_env(robot=replace(GO2, model_file=str(tmp_path / "nothing.xml")))
 
 
+
+
+def test_command_stats_counts_more_sustained_turns_with_a_smaller_heading_share() -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("command_stats", REPO / "scripts" / "command_stats.py")
+    stats = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stats)
+    def config(share: float) -> CommandsConfig:
+        return CommandsConfig(heading_command=True, heading_share=share, standing_fraction=0.0)
+
+    shares = {share: stats.turn_shares(config(share), 2000, 10.0, 0.02, 0.4, 0.2) for share in (1.0, 0.5, 0.0)}
+    assert shares[1.0][0] < shares[0.5][0] < shares[0.0][0]  # sampled yaw rates do not decay as the robot turns
+    # yaw rates uniform on [-1, 1], never resampled: 60 % of the steps turn at 0.4 rad/s or more
+    assert shares[0.0][0] == pytest.approx(0.6, abs=0.03)
+    assert all(in_place <= turning for turning, in_place in shares.values())
