@@ -14,6 +14,7 @@ one compiled ``MjModel`` and the indices both backends read out.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import mujoco
@@ -34,9 +35,11 @@ def add_flat_ground(spec: mujoco.MjSpec) -> None:
                             rgba=[0.35, 0.4, 0.45, 1.0])
 
 
-def add_heightfield(spec: mujoco.MjSpec, terrain: Terrain, name: str = "terrain") -> None:
+def add_heightfield(spec: mujoco.MjSpec, terrain: Terrain, name: str = "terrain",
+                    offset: tuple[float, float] = (0.0, 0.0)) -> None:
     """``terrain`` as an hfield geom (group 0) on the world body, grid cell (i, j) centred at
-    ((i + 0.5) * resolution, (j + 0.5) * resolution), matching ``leggedex.envs.terrain.HeightSampler``."""
+    (offset + (i + 0.5) * resolution, offset + (j + 0.5) * resolution), matching
+    ``leggedex.envs.terrain.HeightSampler`` at the default offset."""
     heights = terrain.heights
     low, high = float(heights.min()), float(heights.max())
     span = max(high - low, 1e-3)
@@ -49,7 +52,7 @@ def add_heightfield(spec: mujoco.MjSpec, terrain: Terrain, name: str = "terrain"
     # MuJoCo's hfield rows run along y and columns along x; data is normalized to [0, 1]
     hfield.userdata = ((heights.T - low) / span).astype(np.float32).ravel().tolist()
     spec.worldbody.add_geom(name=name, type=mujoco.mjtGeom.mjGEOM_HFIELD, hfieldname=name, group=0,
-                            pos=[res / 2 + size_x, res / 2 + size_y, low])
+                            pos=[offset[0] + res / 2 + size_x, offset[1] + res / 2 + size_y, low])
 
 
 def _check_spec(spec: mujoco.MjSpec, robot: RobotDescription) -> None:
@@ -140,8 +143,10 @@ def _add_home_key(spec: mujoco.MjSpec, robot: RobotDescription) -> None:
     spec.add_key(name=HOME_KEY, qpos=qpos.tolist(), ctrl=ctrl.tolist())
 
 
-def build_model(robot: RobotDescription, terrain: Terrain | None = None, actuation: str = "position") -> mujoco.MjModel:
-    """The robot of ``robot`` prepared for leggedex on flat ground (``terrain`` None) or on ``terrain``."""
+def build_model(robot: RobotDescription, terrain: Terrain | None = None, actuation: str = "position",
+                ground: Callable[[mujoco.MjSpec], None] | None = None) -> mujoco.MjModel:
+    """The robot of ``robot`` prepared for leggedex on flat ground (``terrain`` None) or on ``terrain``;
+    ``ground`` replaces both with a ground of its own (an experiment's: it must keep the height grid's surface)."""
     if actuation not in ("position", "motor"):
         raise ValueError(f"actuation must be 'position' or 'motor', got {actuation!r}")
     if not robot.model_path.is_file():
@@ -152,7 +157,9 @@ def build_model(robot: RobotDescription, terrain: Terrain | None = None, actuati
         spec.delete(sensor)
     _add_actuators(spec, robot, actuation)
     _add_sensors_and_sites(spec, robot)
-    if terrain is None:
+    if ground is not None:
+        ground(spec)
+    elif terrain is None:
         add_flat_ground(spec)
     else:
         add_heightfield(spec, terrain)
