@@ -9,12 +9,13 @@ overwritten before it has been trained on.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import ClassVar, Literal
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar, Literal, TypeVar
 
 import torch
 
 Shuffle = Literal["every_epoch", "once"]
+Batch = TypeVar("Batch", bound="MiniBatch")
 SHUFFLES: tuple[str, ...] = ("every_epoch", "once")
 
 
@@ -30,6 +31,15 @@ class MiniBatch:
     log_probs: torch.Tensor
     action_mean: torch.Tensor
     action_std: torch.Tensor
+
+
+def batch_slice(batch: Batch, start: int, end: int) -> Batch:
+    """Samples ``start:end`` of every per-sample field of ``batch`` (views; groups of ``obs`` too)."""
+    def cut(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {name: x[start:end] for name, x in value.items()}
+        return value[start:end] if isinstance(value, torch.Tensor) else value
+    return replace(batch, **{f.name: cut(getattr(batch, f.name)) for f in fields(batch)})
 
 
 class RolloutStorage:
@@ -135,12 +145,24 @@ class RolloutStorage:
         shuffle: Shuffle = "every_epoch",
     ) -> Iterator[MiniBatch]:
         """``num_epochs`` passes over the rollout, each split into ``num_mini_batches`` random mini-batches
-        carrying the observation ``groups`` (default: all stored groups); ``shuffle`` as in ``batch_indices``."""
-        obs = self.flat_obs(groups)
-        fields = [x.flatten(0, 1) for x in (self.actions, self.values, self.advantages, self.returns,
-                                            self.log_probs, self.action_mean, self.action_std)]
-        for idx in self.batch_indices(num_mini_batches, num_epochs, shuffle):
-            yield self.mini_batch(idx, MiniBatch(obs, *fields))
+        carrying the observation ``groups`` (default: all stored groups); ``shuffle`` as in ``batch_indices``.
+        With ``"once"`` the rollout is gathered in its one order a single time and every pass serves slices of that
+        copy: the same mini-batches as gathering each one per pass, for a fifth of the copying at 5 epochs. The
+        passes then share that copy, so a consumer replaces a batch's tensors rather than writing into them (as
+        PPO's advantage standardization does)."""
+        flat = MiniBatch(self.flat_obs(groups), *(x.flatten(0, 1) for x in (
+            self.actions, self.values, self.advantages, self.returns, self.log_probs, self.action_mean,
+            self.action_std)))
+        if shuffle != "once":
+            for idx in self.batch_indices(num_mini_batches, num_epochs, shuffle):
+                yield self.mini_batch(idx, flat)
+            return
+        batches = list(self.batch_indices(num_mini_batches, 1, shuffle))
+        ordered = self.mini_batch(torch.cat(batches), flat)
+        size = batches[0].numel()
+        for _ in range(num_epochs):
+            for k in range(num_mini_batches):
+                yield batch_slice(ordered, k * size, (k + 1) * size)
 
     def mini_batch(self, idx: torch.Tensor, flat: MiniBatch) -> MiniBatch:
         """The samples ``idx`` of the flattened rollout ``flat`` (a storage with per-sample fields of its own adds

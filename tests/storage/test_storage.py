@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 import torch
 
@@ -80,3 +82,40 @@ def test_mini_batches_are_reshuffled_each_epoch_or_drawn_once(shuffle: str) -> N
     assert same == ([True, True] if shuffle == "once" else [False, False])
     with pytest.raises(ValueError, match="shuffle must be one of"):
         list(storage.batch_indices(2, 1, shuffle="never"))
+
+
+def random_storage(storage: RolloutStorage) -> RolloutStorage:
+    generator = torch.Generator().manual_seed(1)
+    for buffer in [*storage.obs.values(), storage.actions, storage.values, storage.advantages, storage.returns,
+                   storage.log_probs, storage.action_mean, storage.action_std]:
+        buffer.copy_(torch.randn(buffer.shape, generator=generator))
+    return storage
+
+
+@pytest.mark.parametrize("kind", ["ppo", "cts"])
+def test_once_shuffled_mini_batches_equal_gathering_each_one_per_epoch(kind: str) -> None:
+    from leggedex.storage.rollout import MiniBatch
+    from leggedex.storage.rollout_cts import RolloutStorageCTS
+
+    sizes = {"policy": 3, "privileged": 2, "history": 6, "critic": 4}
+    storage = random_storage(RolloutStorage(6, 5, sizes, 2, "cpu") if kind == "ppo" else
+                             RolloutStorageCTS(6, 5, sizes, 2, "cpu", teacher_envs=torch.arange(6) < 3))
+    torch.manual_seed(0)
+    served = list(storage.mini_batches(num_mini_batches=4, num_epochs=3, shuffle="once"))
+    after_served = torch.rand(1)
+    torch.manual_seed(0)
+    flat = MiniBatch(storage.flat_obs(), *(x.flatten(0, 1) for x in (
+        storage.actions, storage.values, storage.advantages, storage.returns, storage.log_probs,
+        storage.action_mean, storage.action_std)))
+    reference = [storage.mini_batch(idx, flat)  # what every epoch gathered before
+                 for idx in storage.batch_indices(num_mini_batches=4, num_epochs=3, shuffle="once")]
+    assert torch.equal(torch.rand(1), after_served)  # the same random draws
+    assert len(served) == len(reference) == 12
+    for got, want in zip(served, reference):
+        assert type(got) is type(want)
+        for f in fields(want):
+            a, b = getattr(got, f.name), getattr(want, f.name)
+            if isinstance(b, dict):
+                assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in b)
+            else:
+                assert torch.equal(a, b), f.name
