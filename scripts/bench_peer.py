@@ -18,6 +18,12 @@ over all iterations) and of the env-steps per second; the plot the mean return c
 
     python scripts/bench_peer.py --config configs/go2_flat.yaml --iterations 100 --seeds 1 2 3 4 5 \\
         --out docs/peer_go2_flat
+
+Separate runs differ by several percent in speed on a shared machine, more than the libraries do; ``--interleaved``
+measures throughput alone with the two libraries' iterations alternating in one process on one env:
+
+    python scripts/bench_peer.py --config configs/go2_flat.yaml --variants leggedex_per_network_once rsl_rl \\
+        --interleaved 8 --block 5
 """
 
 from __future__ import annotations
@@ -117,7 +123,7 @@ def rsl_rl_env(env: Any, obs: dict, tracker: Any, collection_threads: int) -> An
         def __init__(self) -> None:
             self.num_envs, self.num_actions = env.num_envs, env.num_actions
             self.max_episode_length, self.device, self.cfg = env.max_episode_length, str(env.device), {}
-            self.obs = obs
+            self.obs, self.collection_threads = obs, collection_threads
 
         @property
         def episode_length_buf(self) -> torch.Tensor:
@@ -131,7 +137,7 @@ def rsl_rl_env(env: Any, obs: dict, tracker: Any, collection_threads: int) -> An
             return TensorDict(dict(self.obs), batch_size=[env.num_envs])
 
         def step(self, actions: torch.Tensor) -> tuple[TensorDict, torch.Tensor, torch.Tensor, dict]:
-            torch.set_num_threads(collection_threads)
+            torch.set_num_threads(self.collection_threads)
             self.obs, rewards, dones, extras = env.step(actions)
             tracker.update(rewards, dones, extras)
             return self.get_observations(), rewards, dones, extras
@@ -236,6 +242,62 @@ def update_parity(config: str, seed: int, overrides: list[str]) -> dict[str, flo
             "learning_rate": float(loop.optimizer.param_groups[0]["lr"]), "rsl_rl_learning_rate": alg.learning_rate}
 
 
+def interleaved_throughput(config: str, seed: int, overrides: list[str], rounds: int,
+                           block: int) -> dict[str, dict[str, float]]:
+    """Iterations of leggedex (the Trainer's rollout and update code, ``PlainLoop``) and of rsl_rl's runner
+    alternating on one env in one process, ``block`` iterations each per round, the order swapped every round, so
+    that the machine's noise hits both alike; the first block of each is warm-up. Per library: median collection,
+    update and iteration seconds and env-steps per second."""
+    import contextlib
+    import io
+    import statistics
+
+    import torch
+
+    loop, runner, update_threads = build_peer(config, seed, overrides)
+    adapter = runner.env
+    update, last = runner.alg.update, {}
+
+    def timed_update() -> dict[str, float]:
+        begin = time.perf_counter()
+        torch.set_num_threads(update_threads)
+        losses = update()
+        last["update_s"] = time.perf_counter() - begin
+        return losses
+
+    runner.alg.update = timed_update
+
+    def rsl_rl_iteration() -> tuple[float, float]:
+        adapter.obs = loop.obs  # the env moved on under leggedex's iterations
+        start = time.perf_counter()
+        with contextlib.redirect_stdout(io.StringIO()):  # its per-iteration report
+            runner.learn(1)
+        total = time.perf_counter() - start
+        loop.obs = dict(adapter.obs)
+        return total - last["update_s"], last["update_s"]
+
+    def leggedex_iteration() -> tuple[float, float]:
+        collected, total = loop.timed_iteration(adapter.collection_threads, update_threads)
+        return collected, total - collected
+
+    iteration = {"leggedex": leggedex_iteration, "rsl_rl": rsl_rl_iteration}
+    times: dict[str, list[tuple[float, float]]] = {name: [] for name in iteration}
+    for r in range(rounds + 1):
+        for name in (("leggedex", "rsl_rl") if r % 2 == 0 else ("rsl_rl", "leggedex")):
+            block_times = [iteration[name]() for _ in range(block)]
+            if r > 0:
+                times[name] += block_times
+    steps = loop.env.num_envs * loop.method.hparams.num_steps_per_env
+    result = {}
+    for name, pairs in times.items():
+        collection = statistics.median(c for c, _ in pairs)
+        update_s = statistics.median(u for _, u in pairs)
+        total = statistics.median(c + u for c, u in pairs)
+        result[name] = {"collection_s": collection, "update_s": update_s, "iteration_s": total,
+                        "env_steps_per_s": steps / total, "iterations": len(pairs)}
+    return result
+
+
 # ----------------------------------------------------------------------------------------------- the parent
 def override(item: str) -> list[str]:
     """``key=value`` as the command-line arguments ``--key value``."""
@@ -334,6 +396,10 @@ def main() -> None:
     parser.add_argument("--parity", action="store_true",
                         help="instead: one update of each leggedex variant and of rsl_rl on the same rollout and "
                              "weights (first seed), and the largest parameter difference after it")
+    parser.add_argument("--interleaved", type=int, default=None, metavar="ROUNDS",
+                        help="instead: throughput of each leggedex variant and of rsl_rl, iterations alternating in "
+                             "one process on one env (first seed), ROUNDS rounds of --block iterations each")
+    parser.add_argument("--block", type=int, default=5, help="iterations per library per round of --interleaved")
     parser.add_argument("--child", dest="variant", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--child-out", default=None, help=argparse.SUPPRESS)
@@ -350,6 +416,22 @@ def main() -> None:
             result = update_parity(args.config, args.seeds[0], VARIANTS[variant] + overrides)
             print(f"| {variant} | {result['max_abs_difference']:.2e} | {result['max_abs_update']:.2e} | "
                   f"{result['learning_rate']:.2e} / {result['rsl_rl_learning_rate']:.2e} |", flush=True)
+        return
+
+    if args.interleaved is not None:
+        print("| variant | collection s | update s | iteration s | env-steps/s | rsl_rl's in the same run | ratio |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for variant in (v for v in args.variants if v != "rsl_rl"):
+            result = interleaved_throughput(args.config, args.seeds[0], VARIANTS[variant] + overrides,
+                                            args.interleaved, args.block)
+            mine, peer = result["leggedex"], result["rsl_rl"]
+            print(f"| {variant} | {mine['collection_s']:.3f} | {mine['update_s']:.3f} | {mine['iteration_s']:.3f} | "
+                  f"{mine['env_steps_per_s']:.0f} | {peer['collection_s']:.3f} + {peer['update_s']:.3f} = "
+                  f"{peer['iteration_s']:.3f} s, {peer['env_steps_per_s']:.0f} | "
+                  f"{mine['env_steps_per_s'] / peer['env_steps_per_s']:.3f} |", flush=True)
+            if args.out:
+                path = Path(f"{args.out}_{variant}.json")
+                path.write_text(json.dumps({"args": vars(args), "result": result}))
         return
 
     runs: dict[str, dict[int, list[dict[str, float]]]] = {v: {} for v in args.variants}
