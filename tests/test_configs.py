@@ -101,3 +101,18 @@ def test_the_go2_dreamwaq_config_builds_on_the_go2() -> None:
     assert isinstance(method, DreamWaQPPO) and method.obs_spec.groups["noise_free_policy"] == 45
     ac = method.actor_critic
     assert ac.actor[0].in_features == 45 + 16 + 3 and ac.decoder.out_dim == 45 and ac.estimator.in_dim == 900
+
+
+REALISM_KEYS = {"joint_damping", "joint_friction", "armature_scale", "motor_strength", "action_latency_ms",
+                "foot_solimp_dmin", "foot_solimp_width", "impratio", "elliptic_cone_share", "foot_torsional_friction"}
+
+
+@pytest.mark.parametrize("layer", ["configs/go2_flat_realism.yaml", "docs/realism/ee_flat_realism.yaml"])
+def test_a_realism_layer_keeps_go2_flats_events_and_adds_the_realism_ranges(layer: str) -> None:
+    flat = yaml.safe_load((REPO / "configs" / "go2_flat.yaml").read_text())["data"]["env"]["init_args"]["events"]
+    events = yaml.safe_load((REPO / layer).read_text())["data"]["env"]["init_args"]["events"]["terms"]
+    physics = dict(events.pop("physics"))
+    assert set(physics) - set(flat["terms"]["physics"]) == REALISM_KEYS
+    assert {k: physics[k] for k in flat["terms"]["physics"]} == flat["terms"]["physics"]
+    assert events.pop("imu_bias") == {"ang_vel": 0.05, "gravity": 0.02}
+    assert events == {k: v for k, v in flat["terms"].items() if k != "physics"}

@@ -35,6 +35,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from callbacks import EpisodeStatsLogger, IterationCheckpoint, RLProgressBar
 from callbacks.checkpoint_io import check_checkpoint_file
+from leggedex.cli.config_layers import check_config_layers, config_paths
 from leggedex.cli.messages import LeggedexArgumentParser, import_class, quiet_lightning
 from leggedex.cli.table_overrides import TableOverride, apply_table_overrides, take_table_overrides
 from leggedex.data import OnPolicyDataModule
@@ -133,6 +134,11 @@ class LeggedexCLI(LightningCLI):
             args = sys.argv[1:]
         if isinstance(args, list):  # (see table_overrides.py) applied after parsing, and to what --print_config shows
             args, self.table_overrides = take_table_overrides(args)
+        if isinstance(args, list):  # before --print_config prints what would run
+            try:
+                check_config_layers(config_paths(args))
+            except ValueError as error:
+                parser.error(str(error))
         super().parse_arguments(parser, args)
         config = self.config.get(str(self.config.get("subcommand")), self.config)
         apply_table_overrides(config, self.table_overrides)
