@@ -132,10 +132,10 @@ class LeggedexCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         if args is None:
             args = sys.argv[1:]
-        if isinstance(args, list):  # (see table_overrides.py) applied after parsing, and to what --print_config shows
+        if isinstance(args, list):
+            # (see table_overrides.py) applied after parsing, and to what --print_config shows
             args, self.table_overrides = take_table_overrides(args)
-        if isinstance(args, list):  # before --print_config prints what would run
-            try:
+            try:  # config layers checked before --print_config prints what would run
                 check_config_layers(config_paths(args))
             except ValueError as error:
                 parser.error(str(error))
